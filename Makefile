@@ -1,0 +1,57 @@
+# Two commands: `make run` and `make test`. Both set everything up themselves.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.stamp-install
+SYSSTAMP := $(VENV)/.stamp-sysdeps
+export GRADIO_ANALYTICS_ENABLED := False
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: run test lint typecheck pytest sysdeps venv baseline clean
+
+run: venv
+	$(VENV)/bin/inspection serve --demo
+
+test: sysdeps venv lint typecheck pytest
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 needed, found {sys.version}"' \
+	  || { echo "ERROR: Python 3.11 is required (set PYTHON=/path/to/python3.11)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned, with pip: it comes from local disk (uv/poetry would download ~3 GB).
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+# System packages: Chromium for the browser tests, PostgreSQL 15 for the multi-station store tests.
+sysdeps: $(SYSSTAMP)
+
+$(SYSSTAMP):
+	@if command -v chromium >/dev/null && command -v pg_virtualenv >/dev/null && test -x /usr/lib/postgresql/15/bin/initdb; then \
+	  echo "system packages present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql-15 postgresql-common >/dev/null; \
+	else \
+	  echo "ERROR: need Debian packages 'chromium' and 'postgresql-15' (run as root on Debian, or install them: sudo apt-get install chromium postgresql-15)"; exit 1; \
+	fi
+	@mkdir -p $(VENV) && touch $@
+
+lint: venv
+	$(VENV)/bin/ruff check inspection ui tests scripts
+
+typecheck: venv
+	$(VENV)/bin/mypy inspection ui scripts
+
+# pg_virtualenv starts a throwaway PostgreSQL 15 cluster (PG* variables set) for the duration of the suite.
+pytest: venv sysdeps
+	pg_virtualenv -v 15 $(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+baseline: venv
+	$(PY) scripts/train_baseline.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
