@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from inspection import __version__, cli_data, cli_engineer, cli_model, cli_pipeline
+from inspection import __version__, cli_data, cli_engineer, cli_model, cli_pipeline, cli_ui
 
 
 def build_app() -> typer.Typer:
@@ -16,7 +16,7 @@ def build_app() -> typer.Typer:
         """Print the package version."""
         typer.echo(__version__)
 
-    for module in (cli_data, cli_model, cli_pipeline, cli_engineer):
+    for module in (cli_data, cli_model, cli_pipeline, cli_ui, cli_engineer):
         module.register(app)
     return app
 

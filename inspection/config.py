@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     undo_window_seconds: int = 120
     # Inference threads for torch / ONNX Runtime (the CI machine has 2 cores).
     threads: int = 2
+    # A model call that takes longer is abandoned and the item goes to a person (fail-safe).
+    score_timeout_seconds: float = 30.0
     host: str = "127.0.0.1"
     port: int = 7860
     # Demo mode seeds demo users and images; never on in production.

@@ -14,8 +14,8 @@ FORBIDDEN = ["torch", "torchvision", "sqlmodel", "sqlalchemy", "gradio", "cv2", 
 @pytest.mark.parametrize("module", PURE)
 def test_pure_module_imports_no_framework(module: str) -> None:
     code = (
-        "import sys, importlib; importlib.import_module(%r); "
-        "print(','.join(m for m in %r if m in sys.modules))" % (module, FORBIDDEN)
+        f"import sys, importlib; importlib.import_module({module!r}); "
+        f"print(','.join(m for m in {FORBIDDEN!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"{module} imported {out.stdout.strip()}"

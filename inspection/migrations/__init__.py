@@ -1,0 +1,1 @@
+"""Alembic migrations for the inspection store (run by `store.upgrade_database`)."""

@@ -1,0 +1,49 @@
+"""Alembic environment. Driven programmatically by `inspection.store.upgrade_database`, which passes
+an open connection in `config.attributes["connection"]`; a URL in `sqlalchemy.url` works too."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import context
+
+from inspection.store import METADATA, make_engine
+
+# Any number of server processes may start at once against one PostgreSQL: the first to take this
+# transaction-scoped advisory lock migrates, the others then find the schema at head.
+_PG_MIGRATION_LOCK = 7_321_001
+
+
+def _run(connection: sa.Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=METADATA,
+        # SQLite cannot ALTER most things: batch mode recreates tables for later migrations.
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    url = context.config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("no database: pass a connection or set sqlalchemy.url")
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            _run(conn)
+            conn.commit()
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    raise RuntimeError("offline (SQL script) migrations are not supported; run upgrade_database(url)")
+run_migrations_online()

@@ -1,0 +1,154 @@
+"""Browser tests: a real uvicorn server (thread) on a free port, a real SQLite database in tmp, a real
+model (the shipped baseline when present, else a tiny one trained here in a few seconds), and the
+system Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from inspection import auth, service
+from inspection.config import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "correct-horse-battery"
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    settings: Settings
+    pipeline: service.Pipeline
+    images: list[Path]  # synthetic phone images not ingested yet (1920x1080)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """(models_dir, name): models/baseline when shipped, else a tiny real artifact trained now."""
+    shipped = REPO / "models"
+    if (shipped / "baseline" / "model.json").exists():
+        return shipped, "baseline"
+    from inspection import synth
+    from inspection.preprocess import PreprocessSpec
+    from inspection.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("tiny-model")
+    synth.generate(root / "data", count=20, seed=1, size=(640, 360), progress=False)
+    spec = PreprocessSpec(mode="phone", canvas_h=128, canvas_w=64)
+    train(root / "data", root / "models" / "tiny", config=TrainConfig(epochs=1, preprocess=spec), log=lambda _m: None)
+    return root / "models", "tiny"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, model_dir: tuple[Path, str]) -> Iterator[Server]:
+    import uvicorn
+
+    from inspection import synth
+    from ui.app import create_web_app
+
+    root = tmp_path_factory.mktemp("e2e")
+    models, name = model_dir
+    settings = Settings(data_dir=root / "data", models_dir=models, default_model=name, database_url="")
+    synth.generate(root / "phones", count=24, seed=99, size=(1920, 1080), progress=False)
+    images = sorted((root / "phones").glob("*/*.jpg"))
+    app = create_web_app(settings)
+    pipeline: service.Pipeline = app.state.pipeline
+    for user, role in (("insp1", "inspector"), ("eng1", "engineer"), ("admin1", "admin")):
+        auth.add_user(pipeline, name=user, role=role, password=PASSWORD)
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield Server(f"http://127.0.0.1:{port}", settings, pipeline, images)
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("system Chromium not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def new_page(browser: object) -> Iterator[object]:
+    """A fresh browser context (own cookies) at 1920x1080; closes afterwards."""
+    contexts = []
+
+    def make() -> object:
+        ctx = browser.new_context(viewport={"width": 1920, "height": 1080})  # type: ignore[attr-defined]
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.set_default_timeout(20_000)
+        return page
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+
+
+def login(page: object, base: str, name: str, *, next_path: str = "/review/") -> None:
+    page.goto(f"{base}/login?next={next_path}", wait_until="load")  # type: ignore[attr-defined]
+    page.fill("#name", name)  # type: ignore[attr-defined]
+    page.fill("#password", PASSWORD)  # type: ignore[attr-defined]
+    page.click("#login")  # type: ignore[attr-defined]
+    page.wait_for_url(f"**{next_path}**", wait_until="load")  # type: ignore[attr-defined]
+
+
+def shot(page: object, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path))  # type: ignore[attr-defined]
+    return path
+
+
+def ingest(server: Server, station: str, image: Path) -> service.IngestResult:
+    return service.inspect(server.pipeline, data=image.read_bytes(), station=station, source_name=image.name)
+
+
+def fresh_copy(path: Path, tmp: Path) -> Path:
+    out = tmp / path.name
+    shutil.copy(path, out)
+    return out

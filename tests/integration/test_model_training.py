@@ -1,0 +1,72 @@
+"""A real, small training run on generated phone photos: it must learn, calibrate, save and load."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from inspection.artifact import load_artifact, read_meta
+from inspection.evaluate import evaluate
+from inspection.predictor import Predictor, load_predictor
+from inspection.synth import generate
+from inspection.thresholds import expected_calibration_error
+from inspection.train import TrainConfig, TrainingError, fit_temperature, sigmoid, train
+from tests.model_fixtures import TINY_SIZE, TINY_SPEC
+
+pytestmark = pytest.mark.slow
+
+@pytest.fixture(scope="module")
+def trained(tiny_model: Path, tiny_data: Path) -> tuple[Path, Path]:
+    return tiny_model, tiny_data / "holdout"
+
+
+def test_training_learns_clearly_above_chance_on_its_holdout(trained: tuple[Path, Path]) -> None:
+    model_dir, holdout = trained
+    report = evaluate(load_predictor(model_dir), holdout)
+    assert report["n"] == 48 and report["n_errors"] == 0
+    assert report["auroc"] >= 0.8, report
+    assert "pointing_game" in report  # the holdout has masks
+
+
+def test_artifact_round_trip_gives_identical_scores(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    model_dir, holdout = trained
+    net, meta = load_artifact(model_dir)
+    files = sorted(holdout.glob("*/*.jpg"))[:6]
+    first = [s.prediction.score for s in Predictor(net, meta).score_files(files)]
+    again = [s.prediction.score for s in load_predictor(model_dir).score_files(files)]
+    assert first == again
+    data = json.loads((model_dir / "model.json").read_text())
+    assert data["version"] == "tiny" and len(data["data_hash"]) == 64
+    assert data["preprocess"]["canvas_h"] == 256
+    assert {"val_auroc", "val_ece_before_calibration", "val_ece_after_calibration"} <= set(data["metrics"])
+
+
+def test_weights_file_holds_tensors_only(trained: tuple[Path, Path]) -> None:
+    from safetensors import safe_open
+
+    model_dir, _ = trained
+    with safe_open(str(model_dir / "weights.safetensors"), framework="pt") as f:
+        assert all(isinstance(f.get_tensor(k), torch.Tensor) for k in f.keys())  # noqa: SIM118
+    assert read_meta(model_dir).temperature > 0
+
+
+def test_temperature_scaling_lowers_ece_of_overconfident_scores() -> None:
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(0, 2.0, 4000)
+    labels = (rng.random(4000) < sigmoid(true_logits)).astype(np.float64)  # calibrated by construction
+    overconfident = true_logits * 4.0  # a network that is 4x too sure of itself
+    t = fit_temperature(overconfident, labels)
+    before = expected_calibration_error(sigmoid(overconfident), labels)
+    after = expected_calibration_error(sigmoid(overconfident / t), labels)
+    assert 3.0 < t < 5.0
+    assert after < before / 3
+
+
+def test_training_refuses_a_dataset_too_small_to_validate(tmp_path: Path) -> None:
+    generate(tmp_path / "d", count=4, seed=1, size=TINY_SIZE, progress=False)
+    with pytest.raises(TrainingError, match="too few"):
+        train(tmp_path / "d", tmp_path / "m", config=TrainConfig(epochs=1, preprocess=TINY_SPEC))

@@ -1,0 +1,208 @@
+"""The review queue: exactly-once labelling, leases, skip, undo, order, concurrency (both databases)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+import sqlalchemy as sa
+
+from inspection import service, store
+from inspection.config import Settings
+from tests.fakes import FakeClock, Models, enqueue
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def app(db_settings: Settings, clock: FakeClock):
+    settings = db_settings.model_copy(update={"lease_seconds": 60, "undo_window_seconds": 120})
+    ctx = service.Pipeline.create(settings, scorer_factory=Models(), clock=clock)
+    yield ctx
+    ctx.close()
+
+
+def _live_reviews(app: service.Pipeline) -> list[tuple[int, str]]:
+    with app.read() as s:
+        rows = s.execute(
+            sa.select(store.ReviewRow.inspection_id, store.ReviewRow.inspector).where(
+                store.ReviewRow.undone_at.is_(None)  # type: ignore[union-attr]
+            )
+        ).all()
+    return [(int(i), str(who)) for i, who in rows]
+
+
+def test_two_inspectors_never_hold_the_same_item(app: service.Pipeline) -> None:
+    a, b = enqueue(app.engine, n=2)
+    ta = service.claim_next(app, inspector="ann")
+    tb = service.claim_next(app, inspector="bob")
+    assert ta is not None and tb is not None
+    assert {ta.inspection_id, tb.inspection_id} == {a, b}
+    assert service.claim_next(app, inspector="cid") is None
+
+
+def test_claim_returns_the_item_already_held(app: service.Pipeline) -> None:
+    enqueue(app.engine, n=3)
+    first = service.claim_next(app, inspector="ann")
+    again = service.claim_next(app, inspector="ann")
+    assert first is not None and again is not None and again.inspection_id == first.inspection_id
+
+
+def test_default_order_is_oldest_first_and_uncertain_is_available(app: service.Pipeline) -> None:
+    ids = enqueue(app.engine, n=4, scores=[0.9, 0.2, 0.52, 0.7])
+    oldest = service.claim_next(app, inspector="ann")
+    assert oldest is not None and oldest.inspection_id == ids[0]
+    uncertain = service.claim_next(app, inspector="bob", order="uncertain")
+    assert uncertain is not None and uncertain.inspection_id == ids[2]  # |0.52 - 0.5| is smallest
+
+
+def test_expired_lease_returns_the_item(app: service.Pipeline, clock: FakeClock) -> None:
+    (item,) = enqueue(app.engine, n=1)
+    assert service.claim_next(app, inspector="ann") is not None
+    clock.advance(59)
+    assert service.claim_next(app, inspector="bob") is None  # lease still live
+    clock.advance(2)
+    task = service.claim_next(app, inspector="bob")
+    assert task is not None and task.inspection_id == item
+    with pytest.raises(service.QueueConflict, match="claimed by bob"):
+        service.submit_label(app, inspection_id=item, inspector="ann", label="ok")
+    with app.read() as s:
+        kinds = [e.kind for e in store.list_events(s, kind="queue.lease_expired")]
+    assert kinds == ["queue.lease_expired"]
+
+
+def test_a_late_label_after_lease_expiry_is_kept_if_nobody_else_took_the_item(
+    app: service.Pipeline, clock: FakeClock
+) -> None:
+    (item,) = enqueue(app.engine, n=1)
+    service.claim_next(app, inspector="ann")
+    clock.advance(600)
+    out = service.submit_label(app, inspection_id=item, inspector="ann", label="scratch")
+    assert out.created
+
+
+def test_double_submit_is_stored_once(app: service.Pipeline) -> None:
+    (item,) = enqueue(app.engine, n=1)
+    service.claim_next(app, inspector="ann")
+    first = service.submit_label(app, inspection_id=item, inspector="ann", label="scratch", note="edge")
+    second = service.submit_label(app, inspection_id=item, inspector="ann", label="scratch", note="edge")
+    assert first.created and not second.created and first.review_id == second.review_id
+    assert _live_reviews(app) == [(item, "ann")]
+    with pytest.raises(service.QueueConflict, match="use undo"):
+        service.submit_label(app, inspection_id=item, inspector="ann", label="ok")
+    with pytest.raises(service.QueueConflict, match="already labelled"):
+        service.submit_label(app, inspection_id=item, inspector="bob", label="ok")
+    with app.read() as s:
+        row = store.get_inspection(s, inspection_id=item)
+    assert row is not None and (row.status, row.final_label, row.decided_by) == (
+        "done",
+        "scratch",
+        "inspector",
+    )
+
+
+def test_bad_labels_and_unknown_items_are_refused(app: service.Pipeline) -> None:
+    (item,) = enqueue(app.engine, n=1)
+    with pytest.raises(service.InputError, match="label must be one of"):
+        service.submit_label(app, inspection_id=item, inspector="ann", label="maybe")
+    with pytest.raises(service.NotFound):
+        service.submit_label(app, inspection_id=999_999, inspector="ann", label="ok")
+    with pytest.raises(service.InputError, match="inspector"):
+        service.claim_next(app, inspector="  ")
+
+
+def test_skip_hands_the_item_to_someone_else(app: service.Pipeline) -> None:
+    (item,) = enqueue(app.engine, n=1)
+    service.claim_next(app, inspector="ann")
+    service.skip(app, inspection_id=item, inspector="ann", reason="blurry")
+    assert service.claim_next(app, inspector="ann") is None  # not offered again to who skipped it
+    task = service.claim_next(app, inspector="bob")
+    assert task is not None and task.inspection_id == item
+    with pytest.raises(service.QueueConflict):
+        service.skip(app, inspection_id=item, inspector="ann")
+
+
+def test_undo_own_last_label_within_window(app: service.Pipeline, clock: FakeClock) -> None:
+    a, b = enqueue(app.engine, n=2)
+    service.claim_next(app, inspector="ann")
+    service.submit_label(app, inspection_id=a, inspector="ann", label="ok")
+    clock.advance(30)
+    task = service.undo_last(app, inspector="ann")
+    assert task.inspection_id == a  # back with ann, claimed
+    assert _live_reviews(app) == []
+    with app.read() as s:
+        row = store.get_inspection(s, inspection_id=a)
+    assert row is not None and row.status == "claimed" and row.claimed_by == "ann" and row.final_label is None
+    service.submit_label(app, inspection_id=a, inspector="ann", label="scratch")
+    assert _live_reviews(app) == [(a, "ann")]
+    with pytest.raises(service.QueueConflict, match="no label"):
+        service.undo_last(app, inspector="bob")  # only one's own labels
+    clock.advance(121)
+    with pytest.raises(service.QueueConflict, match="no label from the last 120 s"):
+        service.undo_last(app, inspector="ann")
+
+
+def test_audit_label_keeps_the_model_decision(app: service.Pipeline) -> None:
+    (item,) = enqueue(app.engine, n=1, audit=True)
+    with app.write() as s:
+        s.execute(
+            sa.update(store.InspectionRow).values(
+                route="auto_pass", final_label="ok", decided_by="model", show_model=False
+            )
+        )
+    task = service.claim_next(app, inspector="ann")
+    assert task is not None and task.audit and not task.show_model and task.score is None
+    service.submit_label(app, inspection_id=item, inspector="ann", label="scratch")
+    with app.read() as s:
+        row = store.get_inspection(s, inspection_id=item)
+        review = store.active_review(s, inspection_id=item)
+    assert row is not None and (row.final_label, row.decided_by, row.status) == ("ok", "model", "done")
+    assert review is not None and review.audit and review.blind
+
+
+@pytest.mark.slow
+def test_eight_inspectors_drain_2000_items_exactly_once(db_settings: Settings) -> None:
+    settings = db_settings.model_copy(update={"lease_seconds": 300})
+    app = service.Pipeline.create(settings, scorer_factory=Models())
+    try:
+        ids = enqueue(app.engine, n=2000)
+        claimed: dict[str, list[int]] = {}
+        errors: list[BaseException] = []
+        start = threading.Barrier(8)
+
+        def inspector(name: str) -> None:
+            mine: list[int] = claimed.setdefault(name, [])
+            try:
+                start.wait()
+                while (task := service.claim_next(app, inspector=name)) is not None:
+                    mine.append(task.inspection_id)
+                    out = service.submit_label(
+                        app, inspection_id=task.inspection_id, inspector=name, label="ok"
+                    )
+                    assert out.created
+            except BaseException as exc:  # surfaced below: a thread must not swallow a failure
+                errors.append(exc)
+
+        threads = [threading.Thread(target=inspector, args=(f"insp{i}",)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+        assert not errors, errors[:3]
+        all_claims = [i for mine in claimed.values() for i in mine]
+        assert sorted(all_claims) == ids  # none lost, none twice
+        assert sum(1 for mine in claimed.values() if mine) >= 2  # the work really was shared
+        reviews = _live_reviews(app)
+        assert len(reviews) == 2000
+        assert Counter(i for i, _ in reviews) == Counter(ids)
+        with app.read() as s:
+            open_items = s.execute(
+                sa.select(sa.func.count()).where(store.InspectionRow.status != "done")  # type: ignore[arg-type]
+            ).scalar()
+        assert open_items == 0
+    finally:
+        app.close()
