@@ -1,6 +1,12 @@
 """HTTP API (FastAPI): ingest for cameras/PLCs, review-queue endpoints for integrations, health and
 Prometheus metrics.
 
+Two kinds of caller: *stations* (cameras, PLCs) send `Authorization: Bearer <API token>` to post
+images and read back their own decisions; *people* review. The review-queue endpoints (claim, label,
+skip, undo) act for the authenticated user only: the web UI's session cookie or HTTP Basic
+credentials of a stored user (`inspection users add`), never a station token, and the inspector
+recorded is always that user. Missing or invalid credentials get 401.
+
 `create_app(settings)` builds everything; nothing happens at import time. The returned app carries
 its `Pipeline` in `app.state.pipeline`, so the UI can be mounted on it (`gr.mount_gradio_app`) and
 call the same service functions.
@@ -23,7 +29,8 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from inspection import service, store
+from inspection import auth, service, store
+from inspection.auth import COOKIE_NAME, Permission, Sessions, User
 from inspection.config import Settings
 from inspection.domain import PolicyError
 from inspection.service import Pipeline, ScorerFactory
@@ -161,25 +168,34 @@ class InspectionOut(BaseModel):
     regions: list[RegionOut] = []
 
 
+# The inspector is the authenticated user. `inspector` in a body is optional and only checked: a
+# name other than the caller's is refused (403), never used.
+INSPECTOR_FIELD = Field(
+    default=None, max_length=64, description="optional; if given, must be the authenticated user's name"
+)
+
+
 class ClaimIn(BaseModel):
-    inspector: str = Field(min_length=1, max_length=64)
     order: Literal["oldest", "uncertain"] = "oldest"
+    station: str | None = Field(default=None, min_length=1, max_length=64, description="only this station")
+    inspector: str | None = INSPECTOR_FIELD
 
 
 class LabelIn(BaseModel):
-    inspector: str = Field(min_length=1, max_length=64)
     label: Literal["scratch", "ok"]
     note: str | None = Field(default=None, max_length=2000)
     seconds_taken: float | None = Field(default=None, ge=0)
+    inspector: str | None = INSPECTOR_FIELD
 
 
 class SkipIn(BaseModel):
-    inspector: str = Field(min_length=1, max_length=64)
     reason: str | None = Field(default=None, max_length=500)
+    inspector: str | None = INSPECTOR_FIELD
 
 
 class UndoIn(BaseModel):
-    inspector: str = Field(min_length=1, max_length=64)
+    station: str | None = Field(default=None, min_length=1, max_length=64, description="only this station")
+    inspector: str | None = INSPECTOR_FIELD
 
 
 class TaskOut(BaseModel):
@@ -242,6 +258,45 @@ def station_of_token(request: Request, authorization: Annotated[str | None, Head
 
 Station = Annotated[str, Depends(station_of_token)]
 
+USER_CREDENTIALS = "log in: the session cookie of the web UI or HTTP Basic credentials of a user"
+
+
+def reviewing_user(request: Request, authorization: Annotated[str | None, Header()] = None) -> User:
+    """The user (session cookie, else HTTP Basic) allowed to review; 401 without one, 403 without the
+    permission. A station token is not a user: it gets 401 here."""
+    sessions: Sessions = request.app.state.sessions
+    user = auth.authenticate(
+        request.app.state.pipeline, sessions, cookie=request.cookies.get(COOKIE_NAME), authorization=authorization
+    )
+    if user is None:
+        raise HTTPException(401, f"{USER_CREDENTIALS} (station tokens cannot review)", {"WWW-Authenticate": "Basic"})
+    try:
+        return auth.require(user, Permission.REVIEW)
+    except auth.AuthError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+
+
+Reviewer = Annotated[User, Depends(reviewing_user)]
+
+
+def station_or_reviewer(request: Request, authorization: Annotated[str | None, Header()] = None) -> str | None:
+    """For reads both kinds of caller need (an item's image): the station of a Bearer token, or None
+    for a reviewing user; 401 when neither."""
+    if (authorization or "").partition(" ")[0].lower() == "bearer":
+        return station_of_token(request, authorization)
+    reviewing_user(request, authorization)
+    return None
+
+
+StationOrReviewer = Annotated[str | None, Depends(station_or_reviewer)]
+
+
+def acting_inspector(user: User, named: str | None) -> str:
+    """The inspector to record: always the authenticated user; a different name in the body is 403."""
+    if named is not None and named.strip() != user.name:
+        raise HTTPException(403, f"authenticated as {user.name!r}: cannot act as inspector {named!r}")
+    return user.name
+
 
 def create_app(
     settings: Settings,
@@ -263,6 +318,7 @@ def create_app(
 
     app = FastAPI(title="Smartphone scratch inspection", version="1", lifespan=lifespan)
     app.state.pipeline = ctx
+    app.state.sessions = Sessions(ctx)  # shared with inspection.api_users (same signing key as the UI)
     app.state.metrics = metrics
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _add_error_handlers(app)
@@ -346,8 +402,12 @@ def _router(ctx: Pipeline, metrics: Metrics) -> APIRouter:
         return service.inspection_to_dict(own_item(inspection_id, station).inspection)
 
     @router.get(f"{API}/inspections/{{inspection_id}}/image")
-    def get_image(inspection_id: int, station: Station) -> FileResponse:
-        own_item(inspection_id, station)
+    def get_image(inspection_id: int, station: StationOrReviewer) -> FileResponse:
+        """The stored image: for the station that sent it, or for any user who reviews."""
+        if station is not None:
+            own_item(inspection_id, station)
+        else:
+            service.get_inspection(ctx, inspection_id=inspection_id)  # NotFound → 404
         with ctx.read() as session:
             row = store.get_inspection(session, inspection_id=inspection_id)
             assert row is not None
@@ -355,20 +415,35 @@ def _router(ctx: Pipeline, metrics: Metrics) -> APIRouter:
             assert img is not None
         return FileResponse(ctx.resolve(img.path))
 
+    queue_errors: dict[int | str, dict[str, Any]] = {
+        401: {"description": "no valid user credentials (session cookie or HTTP Basic)"},
+        403: {"description": "the body names another inspector, or the user may not review"},
+    }
+
     @router.post(
-        f"{API}/queue/claim", response_model=TaskOut, responses={204: {"description": "queue empty"}}
+        f"{API}/queue/claim",
+        response_model=TaskOut,
+        responses={204: {"description": "queue empty"}, **queue_errors},
     )
-    def claim(body: ClaimIn, station: Station) -> Any:
-        task = service.claim_next(ctx, inspector=body.inspector, station=station, order=body.order)
+    def claim(user: Reviewer, body: ClaimIn | None = None) -> Any:
+        """Claim the next item (with a lease) for the authenticated user."""
+        body = body or ClaimIn()
+        inspector = acting_inspector(user, body.inspector)
+        task = service.claim_next(ctx, inspector=inspector, station=body.station, order=body.order)
         return Response(status_code=204) if task is None else _task_out(task)
 
-    @router.post(f"{API}/inspections/{{inspection_id}}/label", response_model=LabelOut, status_code=201)
-    def label(inspection_id: int, body: LabelIn, station: Station) -> Any:
-        own_item(inspection_id, station)
+    @router.post(
+        f"{API}/inspections/{{inspection_id}}/label",
+        response_model=LabelOut,
+        status_code=201,
+        responses=queue_errors,
+    )
+    def label(inspection_id: int, body: LabelIn, user: Reviewer) -> Any:
+        """Label an item as the authenticated user (a retried identical label is stored once: 200)."""
         out = service.submit_label(
             ctx,
             inspection_id=inspection_id,
-            inspector=body.inspector,
+            inspector=acting_inspector(user, body.inspector),
             label=body.label,
             note=body.note,
             seconds_taken=body.seconds_taken,
@@ -381,15 +456,20 @@ def _router(ctx: Pipeline, metrics: Metrics) -> APIRouter:
         )
         return JSONResponse(payload.model_dump(), status_code=201 if out.created else 200)
 
-    @router.post(f"{API}/inspections/{{inspection_id}}/skip", status_code=204)
-    def skip(inspection_id: int, body: SkipIn, station: Station) -> Response:
-        own_item(inspection_id, station)
-        service.skip(ctx, inspection_id=inspection_id, inspector=body.inspector, reason=body.reason)
+    @router.post(f"{API}/inspections/{{inspection_id}}/skip", status_code=204, responses=queue_errors)
+    def skip(inspection_id: int, user: Reviewer, body: SkipIn | None = None) -> Response:
+        """Give back an item the authenticated user holds; it is not offered to them again."""
+        body = body or SkipIn()
+        inspector = acting_inspector(user, body.inspector)
+        service.skip(ctx, inspection_id=inspection_id, inspector=inspector, reason=body.reason)
         return Response(status_code=204)
 
-    @router.post(f"{API}/queue/undo", response_model=TaskOut)
-    def undo(body: UndoIn, station: Station) -> TaskOut:
-        return _task_out(service.undo_last(ctx, inspector=body.inspector, station=station))
+    @router.post(f"{API}/queue/undo", response_model=TaskOut, responses=queue_errors)
+    def undo(user: Reviewer, body: UndoIn | None = None) -> TaskOut:
+        """Withdraw the authenticated user's own last label (within the undo window)."""
+        body = body or UndoIn()
+        inspector = acting_inspector(user, body.inspector)
+        return _task_out(service.undo_last(ctx, inspector=inspector, station=body.station))
 
     @router.get("/healthz")
     def healthz() -> JSONResponse:

@@ -18,8 +18,6 @@ actions need the engineer (or admin) role: 401 without a user, 403 with the wron
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import asdict
 from typing import Any, Literal
 
@@ -72,18 +70,9 @@ def router(pipeline: Pipeline, sessions: Sessions) -> APIRouter:
     r = APIRouter(prefix=API, tags=["users"])
 
     def current_user(request: Request) -> User | None:
-        user = sessions.user(cookie_of(request))
-        if user is not None:
-            return user
-        header = request.headers.get("authorization", "")
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "basic":
-            return None
-        try:
-            name, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return auth.login(pipeline, name=name, password=password)
+        return auth.authenticate(
+            pipeline, sessions, cookie=cookie_of(request), authorization=request.headers.get("authorization")
+        )
 
     def needs(permission: Permission) -> Any:
         def dependency(request: Request) -> User:
@@ -196,6 +185,6 @@ def router(pipeline: Pipeline, sessions: Sessions) -> APIRouter:
 def install(app: FastAPI, sessions: Sessions | None = None) -> Sessions:
     """Add the user routes to an app made by `inspection.api.create_app` (uses its pipeline)."""
     pipeline: Pipeline = app.state.pipeline
-    sessions = sessions or Sessions(pipeline)
+    sessions = sessions or getattr(app.state, "sessions", None) or Sessions(pipeline)
     app.include_router(router(pipeline, sessions))
     return sessions

@@ -16,6 +16,7 @@ from inspection.preprocess import PreprocessSpec
 
 WEIGHTS = "weights.safetensors"
 META = "model.json"
+ONNX = "model.onnx"  # the same network for ONNX Runtime: ~1.5-5x faster than eager torch on 2 CPU cores
 
 
 class ArtifactError(ValueError):
@@ -68,7 +69,25 @@ def save_artifact(directory: Path, net: ScratchNet, meta: ModelMeta) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
     save_file(state, str(directory / WEIGHTS))
+    export_onnx(net, meta, directory / ONNX)
     (directory / META).write_text(json.dumps(meta.to_json(), indent=2, sort_keys=True) + "\n")
+
+
+def export_onnx(net: ScratchNet, meta: ModelMeta, path: Path) -> None:
+    """Fixed canvas size, dynamic batch. Outputs: image logit (N), cell logits (N x h x w)."""
+    import warnings
+
+    spec = meta.preprocess
+    example = torch.zeros(1, 3, spec.canvas_h, spec.canvas_w)
+    was_training = net.training
+    net.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            net, (example,), str(path), input_names=["x"], output_names=["logit", "cells"],
+            dynamic_axes={"x": {0: "n"}, "logit": {0: "n"}, "cells": {0: "n"}}, opset_version=17, dynamo=False,
+        )
+    net.train(was_training)
 
 
 def read_meta(directory: Path) -> ModelMeta:

@@ -10,6 +10,7 @@ at once; changing a password invalidates that user's sessions (the password tag 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -186,3 +187,34 @@ class Sessions:
         if hashlib.sha256(row.password_hash.encode()).hexdigest()[:16] != tag:
             return None
         return User(row.name, Role(row.role))
+
+
+# ---------------------------------------------------------------------------------------------
+# Who is calling (HTTP): session cookie or HTTP Basic
+# ---------------------------------------------------------------------------------------------
+
+
+def basic_credentials(authorization: str | None) -> tuple[str, str] | None:
+    """(name, password) from an `Authorization: Basic …` header value; None for anything else."""
+    scheme, _, value = (authorization or "").partition(" ")
+    if scheme.lower() != "basic" or len(value) > 4096:
+        return None
+    try:
+        name, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (name, password) if sep else None
+
+
+def authenticate(app: Pipeline, sessions: Sessions, *, cookie: str | None, authorization: str | None) -> User | None:
+    """The user making an HTTP request: a valid session cookie (the web UI's login), else HTTP Basic
+    credentials of a stored, active user (argon2 check; for scripts and integrations); else None.
+    Station API tokens are not users and never identify one."""
+    user = sessions.user(cookie)
+    if user is not None:
+        return user
+    credentials = basic_credentials(authorization)
+    if credentials is None:
+        return None
+    name, password = credentials
+    return login(app, name=name, password=password)

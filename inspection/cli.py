@@ -9,7 +9,9 @@ from inspection import __version__, cli_data, cli_engineer, cli_model, cli_pipel
 
 
 def build_app() -> typer.Typer:
-    app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+    app = typer.Typer(
+        no_args_is_help=True, add_completion=False, help="Human-in-the-loop scratch inspection for smartphones."
+    )
 
     @app.command()
     def version() -> None:

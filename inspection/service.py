@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -755,6 +755,68 @@ def undo_last(app: Pipeline, *, inspector: str, station: str | None = None) -> R
 def queue_depth(app: Pipeline) -> list[store.QueueDepth]:
     with app.read() as session:
         return store.queue_depth(session)
+
+
+def peek_queue(app: Pipeline, *, inspector: str, limit: int = 2) -> list[int]:
+    """Ids of the items `inspector` would most likely get next (oldest queued, not skipped by them).
+    A hint for pre-rendering only: claiming stays with `claim_next`."""
+    inspector = _validate_name(inspector, "inspector")
+    if not 0 <= limit <= 100:
+        raise InputError(f"limit must be between 0 and 100, got {limit}")
+    with app.read() as session:
+        return store.peek_next_items(session, inspector=inspector, limit=limit)
+
+
+@dataclass(frozen=True)
+class InspectorStats:
+    labelled_today: int  # own live labels in the last 12 h (one shift)
+    last_hour: int
+    queue: int  # items waiting for anyone
+
+
+def inspector_stats(app: Pipeline, *, inspector: str) -> InspectorStats:
+    """Own live labels in the last 12 h and the last hour, and items waiting for anyone."""
+    inspector = _validate_name(inspector, "inspector")
+    now = app.clock()
+    with app.read() as session:
+        today = store.count_labels(session, inspector=inspector, since=now - timedelta(hours=12))
+        recent = store.count_labels(session, inspector=inspector, since=now - timedelta(hours=1))
+        waiting = sum(q.count for q in store.queue_depth(session) if q.status == store.Status.QUEUED)
+    return InspectorStats(labelled_today=today, last_hour=recent, queue=waiting)
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    id: int
+    at: datetime
+    kind: str
+    actor: str | None
+    station: str | None
+    inspection_id: int | None
+    detail: dict[str, Any]
+
+
+def list_events(
+    app: Pipeline, *, station: str | None = None, kind: str | None = None, limit: int = 100
+) -> list[EventRecord]:
+    """The event log, newest first, optionally for one station and/or one kind."""
+    station = validate_station(station) if station is not None else None
+    if not 1 <= limit <= 10_000:
+        raise InputError(f"limit must be between 1 and 10000, got {limit}")
+    with app.read() as session:
+        rows = store.list_events(session, kind=kind, station=station, limit=limit)
+        return [
+            EventRecord(
+                id=int(r.id or 0),
+                at=r.at,
+                kind=r.kind,
+                actor=r.actor,
+                station=r.station,
+                inspection_id=r.inspection_id,
+                detail=dict(r.detail or {}),
+            )
+            for r in rows
+        ]
 
 
 # ---------------------------------------------------------------------------------------------

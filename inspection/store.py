@@ -79,8 +79,9 @@ class InspectionRow(SQLModel, table=True):
         sa.UniqueConstraint("station", "idempotency_key", name="uq_inspections_station_idempotency"),
         sa.Index("ix_inspections_queue_station", "status", "station", "received_at", "id"),
         sa.Index("ix_inspections_queue_any", "status", "received_at", "id"),
-        sa.Index("ix_inspections_queue_station_priority", "status", "station", "priority", "received_at"),
-        sa.Index("ix_inspections_queue_any_priority", "status", "priority", "received_at"),
+        # "Most uncertain first": the claim's full ORDER BY, id included (migration 0002).
+        sa.Index("ix_inspections_queue_station_uncertain", "status", "station", "priority", "received_at", "id"),
+        sa.Index("ix_inspections_queue_any_uncertain", "status", "priority", "received_at", "id"),
         sa.Index("ix_inspections_lease", "status", "lease_until"),
         sa.Index("ix_inspections_station_received", "station", "received_at"),
         sa.Index("ix_inspections_received", "received_at"),
@@ -457,6 +458,23 @@ def _open_items(*, station: str | None, inspector: str) -> Any:
     return stmt
 
 
+def next_item_query(*, station: str | None, inspector: str, order: QueueOrder = "oldest") -> Any:
+    """SELECT id of the next open item for `inspector`, LIMIT 1 FOR UPDATE SKIP LOCKED.
+
+    Each order has an index with exactly its ORDER BY keys behind the equality on status (and
+    station): ix_inspections_queue_{station,any} and ix_inspections_queue_{station,any}_uncertain,
+    so the database reads one index entry instead of sorting the queue, whatever its statistics.
+    """
+    pick = _open_items(station=station, inspector=inspector)
+    if order == "uncertain":
+        pick = pick.order_by(col(InspectionRow.priority), col(InspectionRow.received_at), col(InspectionRow.id))
+    elif order == "oldest":
+        pick = pick.order_by(col(InspectionRow.received_at), col(InspectionRow.id))
+    else:
+        raise ValueError(f"unknown queue order {order!r} (use 'oldest' or 'uncertain')")
+    return pick.limit(1).with_for_update(skip_locked=True)
+
+
 def claim_next(
     session: Session,
     *,
@@ -489,16 +507,7 @@ def claim_next(
         return mine
 
     release_expired(session, now=now)
-    pick = _open_items(station=station, inspector=inspector)
-    if order == "uncertain":
-        pick = pick.order_by(
-            col(InspectionRow.priority), col(InspectionRow.received_at), col(InspectionRow.id)
-        )
-    elif order == "oldest":
-        pick = pick.order_by(col(InspectionRow.received_at), col(InspectionRow.id))
-    else:
-        raise ValueError(f"unknown queue order {order!r} (use 'oldest' or 'uncertain')")
-    pick = pick.limit(1).with_for_update(skip_locked=True)
+    pick = next_item_query(station=station, inspector=inspector, order=order)
     stmt = (
         sa.update(InspectionRow)
         .where(col(InspectionRow.id) == pick.scalar_subquery())
@@ -685,6 +694,27 @@ def queue_depth(session: Session) -> list[QueueDepth]:
         .group_by(col(InspectionRow.station), col(InspectionRow.status))
     )
     return [QueueDepth(s, st, int(n), oldest) for s, st, n, oldest in session.exec(stmt).all()]
+
+
+def peek_next_items(session: Session, *, inspector: str, station: str | None = None, limit: int = 2) -> list[int]:
+    """Ids of the open items `inspector` would most likely be offered next, oldest first (not
+    skipped by them). Reads only: no lock and no claim, so another inspector may take them first."""
+    stmt = (
+        _open_items(station=station, inspector=inspector)
+        .order_by(col(InspectionRow.received_at), col(InspectionRow.id))
+        .limit(limit)
+    )
+    return [int(i) for i in session.execute(stmt).scalars().all()]
+
+
+def count_labels(session: Session, *, inspector: str, since: datetime) -> int:
+    """Live (not undone) labels `inspector` gave at or after `since`."""
+    stmt = select(sa.func.count()).where(
+        ReviewRow.inspector == inspector,
+        col(ReviewRow.created_at) >= since,
+        col(ReviewRow.undone_at).is_(None),
+    )
+    return int(session.exec(stmt).one())
 
 
 def route_counts(session: Session) -> list[tuple[str, str, int]]:

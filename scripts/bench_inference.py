@@ -26,9 +26,11 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=Path("models/baseline"))
     ap.add_argument("--n", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
 
-    predictor = load_predictor(args.model, threads=args.threads)
+    predictor = load_predictor(args.model, threads=args.threads, backend=args.backend)
     with tempfile.TemporaryDirectory() as tmp:
         generate(Path(tmp), count=args.n, seed=987, progress=False)
         files = sorted(Path(tmp).glob("*/*.jpg"))
@@ -43,11 +45,10 @@ def main() -> None:
     t_batch = time.perf_counter() - t0
 
     canvases = [p.warped.canvas for p in prepared if p.warped is not None]
-    x = torch.from_numpy(to_tensor_array(canvases))
+    x = to_tensor_array(canvases)
     t0 = time.perf_counter()
-    with torch.inference_mode():
-        for i in range(0, len(x), BATCH):
-            predictor.net(x[i : i + BATCH])
+    for i in range(0, len(x), BATCH):
+        predictor.forward(x[i : i + BATCH])
     t_forward = time.perf_counter() - t0
 
     single = []
@@ -57,7 +58,7 @@ def main() -> None:
         single.append((time.perf_counter() - t0) * 1000)
 
     n = len(blobs)
-    print(f"model {predictor.version}, {n} images 1920x1080 JPEG, {torch.get_num_threads()} threads")
+    print(f"model {predictor.version} ({predictor.backend}), {n} images 1920x1080 JPEG, {args.threads} threads")
     print(f"batched end-to-end : {n / t_batch:6.1f} images/s ({t_batch / n * 1000:.1f} ms/image; "
           f"decode+preprocess {t_prep / n * 1000:.1f} ms/image)")
     print(f"forward pass alone : {n / t_forward:6.1f} images/s ({t_forward / n * 1000:.1f} ms/image)")

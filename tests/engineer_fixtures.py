@@ -95,9 +95,7 @@ class InvertedScorer(BrightnessScorer):
         from dataclasses import replace
 
         out = super().score(images)
-        return [
-            type(s)(replace(s.prediction, score=1.0 - float(s.prediction.score or 0.0)), s.heatmap) for s in out
-        ]
+        return [type(s)(replace(s.prediction, score=1.0 - float(s.prediction.score or 0.0)), s.heatmap) for s in out]
 
 
 def fake_pipeline(
@@ -128,8 +126,9 @@ def label_queue(app: Pipeline, *, truth: dict[int, str], station: str, inspector
     """Claim and label every queued item of `station` with its true label; returns how many."""
     n = 0
     while (task := service.claim_next(app, inspector=inspector, station=station)) is not None:
-        service.submit_label(app, inspection_id=task.inspection_id, inspector=inspector,
-                             label=truth[task.inspection_id])  # fmt: skip
+        service.submit_label(
+            app, inspection_id=task.inspection_id, inspector=inspector, label=truth[task.inspection_id]
+        )
         n += 1
     return n
 

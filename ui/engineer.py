@@ -40,6 +40,7 @@ LEVEL_HELP = {
 }
 LEVEL_CHOICES = [(f"{lv.value}: {LEVEL_HELP[lv.value]}", lv.value) for lv in AutomationLevel]
 
+ALL = "(all stations)"
 OPTIONAL_TABS = (("Models", "ui.models_tab"), ("Export", "ui.export_tab"))
 
 
@@ -135,8 +136,7 @@ def _card_row(cards: Sequence[tuple[str, str, str]]) -> str:
     import html
 
     parts = [
-        f'<div class="eng-card {cls}"><span>{html.escape(t)}</span><b>{html.escape(v)}</b></div>'
-        for t, v, cls in cards
+        f'<div class="eng-card {cls}"><span>{html.escape(t)}</span><b>{html.escape(v)}</b></div>' for t, v, cls in cards
     ]
     return '<div class="eng-cards">' + "".join(parts) + "</div>"
 
@@ -157,6 +157,9 @@ def score_histogram(pairs: Sequence[Sequence[Any]], *, pass_below: float, reject
     for x, name in ((pass_below, "pass below"), (reject_above, "reject above")):
         ax.axvline(x, color="#222", linestyle="--", linewidth=1.5)
         ax.annotate(name, (x, 1), xycoords=("data", "axes fraction"), rotation=90, va="top", ha="right")
+    if not (ok or bad):
+        ax.text(0.5, 0.5, "no labels yet", ha="center", va="center", transform=ax.transAxes)
+        ax.set_ylim(0, 1)
     ax.set_xlim(0, 1)
     ax.set_xlabel("model score")
     ax.set_ylabel("labelled items")
@@ -179,9 +182,7 @@ def escape_curve(pairs: Sequence[Sequence[Any]], *, pass_below: float, reject_ab
         ax.plot(xs, [w.escape_rate for w in curve], color="#1f5fa8", label="expected")
         ax.plot(xs, [w.escape_upper for w in curve], color="#1f5fa8", linestyle=":", label="95 % upper bound")
         now = thresholds.what_if(hist, pass_below=pass_below, reject_above=reject_above)
-        ax.plot(
-            [now.automation_rate], [now.escape_rate], "o", color="#c0392b", markersize=9, label="selected"
-        )
+        ax.plot([now.automation_rate], [now.escape_rate], "o", color="#c0392b", markersize=9, label="selected")
         ax.legend(loc="upper left")
     else:
         ax.text(0.5, 0.5, "no labels yet", ha="center", va="center", transform=ax.transAxes)
@@ -224,25 +225,28 @@ def history_rows(app: Pipeline, station: str | None) -> tuple[list[list[Any]], l
                 ]
             )
     policies.sort(key=lambda r: (r[0], r[2]), reverse=True)
-    with app.read() as session:
-        rows = store.list_events(session, station=station or None, limit=200)
-        events = [
-            [
-                e.at.strftime("%Y-%m-%d %H:%M:%S"),
-                e.kind,
-                e.station or "",
-                e.actor or "",
-                e.inspection_id if e.inspection_id is not None else "",
-                _detail(e.detail),
-            ]
-            for e in rows
+    events: list[list[Any]] = [
+        [
+            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.kind,
+            e.station or "",
+            e.actor or "",
+            e.inspection_id if e.inspection_id is not None else "",
+            _detail(e.detail),
         ]
+        for e in service.list_events(app, station=station or None, limit=200)
+    ]
     return policies, events
 
 
 def _detail(detail: dict[str, Any] | None) -> str:
     if not detail:
         return ""
+    old, new = detail.get("old"), detail.get("new")
+    if isinstance(old, dict) and isinstance(new, dict):  # policy.changed: only what changed
+        changes = [f"{k} {old.get(k)} → {v}" for k, v in new.items() if k != "version" and old.get(k) != v]
+        why = f" · “{detail.get('reason', '')}”" if detail.get("reason") else ""
+        return (f"v{old.get('version')} → v{new.get('version')}: " + ", ".join(changes) + why)[:200]
     text = ", ".join(f"{k}={v}" for k, v in detail.items() if k not in ("sha256",))
     return text[:200]
 
@@ -321,9 +325,7 @@ def _policy_tab(ctx: UiContext) -> None:
         with gr.Column(scale=2, min_width=420):
             station = _station_dropdown(ctx)
             current = gr.Markdown(elem_id="policy-current")
-            level = gr.Radio(
-                LEVEL_CHOICES, label="Automation level", value="human_only", elem_id="policy-level"
-            )
+            level = gr.Radio(LEVEL_CHOICES, label="Automation level", value="human_only", elem_id="policy-level")
             pass_below = gr.Slider(
                 0,
                 1,
@@ -349,12 +351,8 @@ def _policy_tab(ctx: UiContext) -> None:
                 elem_id="policy-audit-rate",
             )
             with gr.Row():
-                items_per_hour = gr.Number(
-                    600, label="Line speed (phones/h)", minimum=1, elem_id="policy-iph"
-                )
-                seconds_per_review = gr.Number(
-                    4, label="Seconds per review", minimum=0.1, elem_id="policy-spr"
-                )
+                items_per_hour = gr.Number(600, label="Line speed (phones/h)", minimum=1, elem_id="policy-iph")
+                seconds_per_review = gr.Number(4, label="Seconds per review", minimum=0.1, elem_id="policy-spr")
             reason = gr.Textbox(
                 label="Reason for the change (required)",
                 lines=2,
@@ -427,9 +425,9 @@ def _policy_tab(ctx: UiContext) -> None:
 
     what_inputs = [level, pass_below, reject_above, audit_rate, items_per_hour, seconds_per_review, labels]
     what_outputs = [whatif, hist_plot, curve_plot]
-    station.change(
-        load_station, [station], [level, pass_below, reject_above, audit_rate, current, labels]
-    ).then(recompute, what_inputs, what_outputs, show_progress="hidden")
+    station.change(load_station, [station], [level, pass_below, reject_above, audit_rate, current, labels]).then(
+        recompute, what_inputs, what_outputs, show_progress="hidden"
+    )
     for comp in (level, pass_below, reject_above, items_per_hour, seconds_per_review):
         comp.change(recompute, what_inputs, what_outputs, show_progress="hidden")
     save.click(save_policy, [station, level, pass_below, reject_above, audit_rate, reason], [current, reason])
@@ -455,30 +453,39 @@ def _on_load(
     if root is None:
         return
 
-    def choices() -> Any:
-        return gr.update(choices=stations(ctx.pipeline))
-
-    root.load(choices, None, [station], show_progress="hidden")
+    _refresh_choices(ctx, station, with_all=False)
     ev = root.load(fn, [station], outputs)
     if then is not None:
         ev.then(then[0], then[1], then[2], show_progress="hidden")
 
 
+def _refresh_choices(ctx: UiContext, dropdown: gr.Dropdown, *, with_all: bool) -> None:
+    """New stations appear in the dropdown at the next page load."""
+    root = gr.context.Context.root_block
+    if root is None:
+        return
+
+    def choices(request: gr.Request) -> Any:
+        ctx.require(request, Permission.ENGINEER)
+        names = stations(ctx.pipeline)
+        return gr.update(choices=[ALL, *names] if with_all else names)
+
+    root.load(choices, None, [dropdown], show_progress="hidden")
+
+
 def _reports_tab(ctx: UiContext) -> None:
     app = ctx.pipeline
     with gr.Row():
-        station = _station_dropdown(ctx, "Report station")
-        max_escape = gr.Number(
-            0.002, label="Target escape rate for the suggestion", minimum=0.0001, maximum=0.5
+        station = gr.Dropdown(
+            [ALL, *stations(app)], value=ALL, label="Station", elem_id="reports-station", allow_custom_value=True
         )
+        max_escape = gr.Number(0.002, label="Target escape rate for the suggestion", minimum=0.0001, maximum=0.5)
         refresh = gr.Button("Refresh reports", size="lg", elem_id="reports-refresh")
     gr.Markdown("### Shadow report: model against inspectors (items reviewed under shadow / ai_assist)")
     with gr.Row():
         with gr.Column(scale=3):
             shadow_summary = gr.Markdown(elem_id="shadow-summary")
-            shadow_table = gr.Dataframe(
-                headers=["measure", "value"], interactive=False, elem_id="shadow-table"
-            )
+            shadow_table = gr.Dataframe(headers=["measure", "value"], interactive=False, elem_id="shadow-table")
         shadow_plot = gr.Plot(label="Confusion", elem_id="shadow-plot")
     gr.Markdown("### Audit report: blind re-checks of automatic decisions")
     with gr.Row():
@@ -492,7 +499,7 @@ def _reports_tab(ctx: UiContext) -> None:
     @messages
     def run(name: str | None, target: float, request: gr.Request) -> tuple[Any, ...]:
         ctx.require(request, Permission.ENGINEER)
-        st = service.validate_station(name) if name else None
+        st = None if not name or name == ALL else service.validate_station(name)
         sh = service.shadow_report(app, station=st, max_escape=float(target or 0.002))
         rows = [
             ["labelled items", sh.n],
@@ -505,9 +512,7 @@ def _reports_tab(ctx: UiContext) -> None:
         ]
         sug = sh.suggestion
         if sug is not None and sug.ok:
-            rows.append(
-                ["suggested partial thresholds", f"pass ≤ {sug.pass_below} · reject ≥ {sug.reject_above}"]
-            )
+            rows.append(["suggested partial thresholds", f"pass ≤ {sug.pass_below} · reject ≥ {sug.reject_above}"])
         au = service.audit_report(app, station=st)
         audit_rows = [
             [name_, est.events, est.trials, _pct(est.rate, 2), f"{_pct(est.low, 2)} – {_pct(est.high, 2)}"]
@@ -528,6 +533,7 @@ def _reports_tab(ctx: UiContext) -> None:
     outs = [shadow_summary, shadow_table, shadow_plot, audit_table, audit_plot]
     refresh.click(run, [station, max_escape], outs)
     station.change(run, [station, max_escape], outs)
+    _refresh_choices(ctx, station, with_all=True)
     root = gr.context.Context.root_block
     if root is not None:
         root.load(run, [station, max_escape], outs)
@@ -568,11 +574,12 @@ def _history_tab(ctx: UiContext) -> None:
     @messages
     def run(name: str | None, request: gr.Request) -> tuple[list[list[Any]], list[list[Any]]]:
         ctx.require(request, Permission.ENGINEER)
-        st = None if not name or name.startswith("(") else service.validate_station(name)
+        st = None if not name or name == ALL else service.validate_station(name)
         return history_rows(app, st)
 
     refresh.click(run, [station], [policies, events])
     station.change(run, [station], [policies, events])
+    _refresh_choices(ctx, station, with_all=True)
     root = gr.context.Context.root_block
     if root is not None:
         root.load(run, [station], [policies, events])

@@ -13,13 +13,10 @@ import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import cv2
 import numpy as np
-import sqlalchemy as sa
-from sqlmodel import col, select
 
 from inspection import store
 from inspection.domain import Region
@@ -62,46 +59,6 @@ def media_info(app: Pipeline, *, inspection_id: int) -> MediaInfo | None:
                 regions = tuple(Region(**r) for r in decision.regions or [])
                 heatmap = app.resolve(decision.heatmap_path) if decision.heatmap_path else None
         return MediaInfo(inspection_id, app.resolve(image.path), row.show_model, heatmap, regions)
-
-
-def peek_queue(app: Pipeline, *, inspector: str, limit: int = 2) -> list[int]:
-    """Ids of the items `inspector` would most likely get next (oldest queued, not skipped by them).
-    A hint for pre-rendering only: claiming stays with service.claim_next."""
-    skipped = sa.exists().where(
-        col(store.SkipRow.inspection_id) == col(store.InspectionRow.id),
-        col(store.SkipRow.inspector) == inspector,
-    )
-    stmt = (
-        select(store.InspectionRow.id)
-        .where(store.InspectionRow.status == store.Status.QUEUED, ~skipped)
-        .order_by(col(store.InspectionRow.received_at), col(store.InspectionRow.id))
-        .limit(limit)
-    )
-    with app.read() as session:
-        return [int(i) for i in session.exec(stmt).all() if i is not None]
-
-
-@dataclass(frozen=True)
-class InspectorStats:
-    labelled_today: int
-    last_hour: int
-    queue: int
-
-
-def inspector_stats(app: Pipeline, *, inspector: str) -> InspectorStats:
-    """Own live labels in the last 12 h and the last hour, and items waiting for anyone."""
-    now = app.clock()
-    day = now - timedelta(hours=12)
-    hour = now - timedelta(hours=1)
-    mine = select(sa.func.count()).where(
-        store.ReviewRow.inspector == inspector,
-        col(store.ReviewRow.undone_at).is_(None),
-    )
-    with app.read() as session:
-        today = int(session.exec(mine.where(col(store.ReviewRow.created_at) >= day)).one())
-        recent = int(session.exec(mine.where(col(store.ReviewRow.created_at) >= hour)).one())
-        waiting = sum(q.count for q in store.queue_depth(session) if q.status == store.Status.QUEUED)
-    return InspectorStats(today, recent, waiting)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from inspection.auth import AuthError, Permission, require
 from inspection.service import ReviewTask
 from ui.assets import SCRIPT, SKELETON
 from ui.context import UiContext
-from ui.media import MediaCache, MediaError, inspector_stats, peek_queue
+from ui.media import MediaCache, MediaError
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class ReviewActions:
         self.media = media
 
     def _stats(self, inspector: str) -> dict[str, int]:
-        s = inspector_stats(self.ctx.pipeline, inspector=inspector)
+        s = service.inspector_stats(self.ctx.pipeline, inspector=inspector)
         return {"queue": s.queue, "today": s.labelled_today, "hour": s.last_hour}
 
     def _reply(
@@ -99,7 +99,7 @@ class ReviewActions:
                 self.media.get(task.inspection_id, overlay=False)
             if task.show_model:
                 self.media.prerender(task.inspection_id, overlay=True)
-        for nxt in peek_queue(self.ctx.pipeline, inspector=inspector, limit=2):
+        for nxt in service.peek_queue(self.ctx.pipeline, inspector=inspector, limit=2):
             self.media.prerender(nxt, overlay=False)
             prefetch.append(image_url(nxt))
         item = task_view(task) if task is not None else None

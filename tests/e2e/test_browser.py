@@ -114,7 +114,7 @@ def test_inspector_reviews_five_items_with_the_keyboard(server: Server, new_page
             latencies.append(float(page.evaluate("() => window.__lat")))
             state = _wait_item(page, not_id=item)
         else:
-            page.wait_for_function(f"() => document.querySelector('[data-s=\"today\"]').textContent === '5'")
+            page.wait_for_function("() => document.querySelector('[data-s=\"today\"]').textContent === '5'")
     assert seen_blind >= 2 and seen_overlay >= 2
 
     with app.read() as session:

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from sqlmodel import col
 
-from inspection import service
+from inspection import api_users, service, store
 from inspection.api import create_app
+from inspection.auth import COOKIE_NAME, add_user, get_user
 from inspection.config import Settings
 from tests.fakes import BrightnessScorer, Models, jpeg, level_for, png
+
+PW = "a-long-password"
 
 
 @pytest.fixture
 def client(db_settings: Settings) -> Iterator[TestClient]:
     settings = db_settings.model_copy(update={"max_upload_bytes": 200_000})
     app = create_app(settings, scorer_factory=Models({"baseline": BrightnessScorer()}))
+    api_users.install(app)  # login (session cookie) and the engineer actions, as the served app has
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 
@@ -32,6 +40,30 @@ def auth(ctx: service.Pipeline) -> dict[str, str]:
         ctx, station="s1", by="eve", reason="t", level="partial", pass_below=0.1, reject_above=0.9
     )
     return {"Authorization": f"Bearer {service.create_token(ctx, station='s1')}"}
+
+
+@pytest.fixture
+def people(ctx: service.Pipeline) -> None:
+    for name, role in (("ann", "inspector"), ("bob", "inspector"), ("eve", "engineer")):
+        add_user(ctx, name=name, role=role, password=PW)
+
+
+def basic(name: str, password: str = PW) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()}
+
+
+def login_cookie(client: TestClient, name: str) -> dict[str, str]:
+    """Log in through the API like the web UI does; the session cookie as a header of its own."""
+    r = client.post("/api/v1/session", json={"name": name, "password": PW})
+    assert r.status_code == 200, r.text
+    client.cookies.clear()  # the caller sends it explicitly: no accidental sharing between users
+    return {"Cookie": f"{COOKIE_NAME}={r.cookies[COOKIE_NAME]}"}
+
+
+def live_review(ctx: service.Pipeline, inspection_id: int) -> tuple[str, str] | None:
+    with ctx.read() as s:
+        review = store.active_review(s, inspection_id=inspection_id)
+    return None if review is None else (review.inspector, review.label)
 
 
 def post(
@@ -150,36 +182,149 @@ def test_idempotent_retry_returns_the_first_result(client: TestClient, auth: dic
     assert post(client, b"junk", bad).status_code == 415
 
 
-def test_review_queue_endpoints(client: TestClient, auth: dict[str, str]) -> None:
+def test_review_queue_endpoints(
+    client: TestClient, auth: dict[str, str], ctx: service.Pipeline, people: None
+) -> None:
     made = post(client, png(level_for(0.5)), auth).json()
-    r = client.post("/api/v1/queue/claim", json={"inspector": "ann"}, headers=auth)
+    ann, bob = basic("ann"), basic("bob")
+    r = client.post("/api/v1/queue/claim", json={}, headers=ann)
     assert r.status_code == 200
     task = r.json()
     assert task["inspection_id"] == made["id"] and task["show_model"] and task["score"] == made["score"]
-    img = client.get(task["image_url"], headers=auth)
-    assert img.status_code == 200 and img.content.startswith(b"\x89PNG")
-    assert client.post("/api/v1/queue/claim", json={"inspector": "bob"}, headers=auth).status_code == 204
+    for who in (ann, auth):  # the reviewer and the station that sent it may both read the image
+        img = client.get(task["image_url"], headers=who)
+        assert img.status_code == 200 and img.content.startswith(b"\x89PNG")
+    assert client.get(task["image_url"]).status_code == 401
+    assert client.post("/api/v1/queue/claim", headers=bob).status_code == 204  # no body: defaults
     url = f"/api/v1/inspections/{made['id']}/label"
-    first = client.post(url, json={"inspector": "ann", "label": "scratch"}, headers=auth)
-    second = client.post(url, json={"inspector": "ann", "label": "scratch"}, headers=auth)
+    first = client.post(url, json={"label": "scratch"}, headers=ann)
+    second = client.post(url, json={"label": "scratch"}, headers=ann)
     assert (
         first.status_code == 201
         and second.status_code == 200
         and first.json()["review_id"] == second.json()["review_id"]
     )
-    assert client.post(url, json={"inspector": "bob", "label": "ok"}, headers=auth).status_code == 409
-    assert client.post(url, json={"inspector": "ann", "label": "maybe"}, headers=auth).status_code == 422
-    undo = client.post("/api/v1/queue/undo", json={"inspector": "ann"}, headers=auth)
+    assert live_review(ctx, made["id"]) == ("ann", "scratch")
+    assert client.post(url, json={"label": "ok"}, headers=bob).status_code == 409
+    assert client.post(url, json={"label": "maybe"}, headers=ann).status_code == 422
+    undo = client.post("/api/v1/queue/undo", headers=ann)
     assert undo.status_code == 200 and undo.json()["inspection_id"] == made["id"]
-    skip = client.post(f"/api/v1/inspections/{made['id']}/skip", json={"inspector": "ann"}, headers=auth)
+    assert live_review(ctx, made["id"]) is None
+    skip = client.post(f"/api/v1/inspections/{made['id']}/skip", json={"reason": "glare"}, headers=ann)
     assert skip.status_code == 204
-    assert client.post("/api/v1/queue/undo", json={"inspector": "zed"}, headers=auth).status_code == 409
-    assert (
-        client.post(
-            "/api/v1/inspections/999999/label", json={"inspector": "a", "label": "ok"}, headers=auth
-        ).status_code
-        == 404
-    )
+    assert client.post("/api/v1/queue/undo", json={}, headers=bob).status_code == 409
+    assert client.post("/api/v1/inspections/999999/label", json={"label": "ok"}, headers=ann).status_code == 404
+    # The item ann skipped goes to bob, and only to bob's name.
+    assert client.post("/api/v1/queue/claim", json={"station": "s1"}, headers=bob).json()["inspection_id"] == made["id"]
+    assert client.post(url, json={"label": "ok"}, headers=bob).status_code == 201
+    assert live_review(ctx, made["id"]) == ("bob", "ok")
+
+
+def test_a_session_cookie_works_like_basic_credentials(
+    client: TestClient, auth: dict[str, str], ctx: service.Pipeline, people: None
+) -> None:
+    made = post(client, png(level_for(0.5)), auth).json()
+    ann = login_cookie(client, "ann")
+    task = client.post("/api/v1/queue/claim", json={"order": "uncertain"}, headers=ann)
+    assert task.status_code == 200 and task.json()["inspection_id"] == made["id"]
+    r = client.post(f"/api/v1/inspections/{made['id']}/label", json={"label": "ok"}, headers=ann)
+    assert r.status_code == 201
+    assert live_review(ctx, made["id"]) == ("ann", "ok")
+    # A cookie that is not signed by this installation is nobody.
+    forged = {"Cookie": f"{COOKIE_NAME}=" + ann["Cookie"].split("=", 1)[1][:-4] + "0000"}
+    assert client.post("/api/v1/queue/undo", headers=forged).status_code == 401
+
+
+@pytest.mark.parametrize("credentials", ["basic", "cookie"])
+def test_nobody_can_label_under_another_name(
+    client: TestClient, auth: dict[str, str], ctx: service.Pipeline, people: None, credentials: str
+) -> None:
+    first = post(client, png(level_for(0.5)), auth).json()["id"]
+    second = post(client, png(level_for(0.45)), auth).json()["id"]
+    ann = basic("ann") if credentials == "basic" else login_cookie(client, "ann")
+    as_bob: dict[str, Any] = {"inspector": "bob"}
+
+    claim = client.post("/api/v1/queue/claim", json=as_bob, headers=ann)
+    assert claim.status_code == 403 and "ann" in claim.json()["detail"]
+    with ctx.read() as s:
+        assert store.get_inspection(s, inspection_id=first).status == "queued"  # type: ignore[union-attr]
+    assert client.post("/api/v1/queue/claim", json={"inspector": "ann"}, headers=ann).status_code == 200
+
+    url = f"/api/v1/inspections/{first}/label"
+    assert client.post(url, json={"label": "scratch", **as_bob}, headers=ann).status_code == 403
+    assert live_review(ctx, first) is None  # nothing stored under any name
+    assert client.post(f"/api/v1/inspections/{first}/skip", json=as_bob, headers=ann).status_code == 403
+    # An unclaimed item labelled by ann is still ann's label, whatever the body says elsewhere.
+    assert client.post(f"/api/v1/inspections/{second}/label", json={"label": "ok"}, headers=ann).status_code == 201
+    assert live_review(ctx, second) == ("ann", "ok")
+    assert client.post("/api/v1/queue/undo", json=as_bob, headers=ann).status_code == 403
+    assert live_review(ctx, second) == ("ann", "ok")
+    with ctx.read() as s:
+        names = s.execute(sa.select(col(store.ReviewRow.inspector)).distinct()).scalars().all()
+    assert names == ["ann"]
+
+
+BAD_CREDENTIALS: list[tuple[str, dict[str, str]]] = [
+    ("none", {}),
+    ("wrong password", basic("ann", "not-the-password")),
+    ("unknown user", basic("mallory")),
+    ("malformed basic", {"Authorization": "Basic !!!"}),
+    ("garbage cookie", {"Cookie": f"{COOKIE_NAME}=abc.def"}),
+]
+
+
+@pytest.mark.parametrize("headers", [h for _, h in BAD_CREDENTIALS], ids=[n for n, _ in BAD_CREDENTIALS])
+def test_queue_endpoints_without_valid_user_credentials_are_401(
+    client: TestClient, auth: dict[str, str], ctx: service.Pipeline, people: None, headers: dict[str, str]
+) -> None:
+    made = post(client, png(level_for(0.5)), auth).json()["id"]
+    calls = [
+        ("/api/v1/queue/claim", {}),
+        (f"/api/v1/inspections/{made}/label", {"label": "ok"}),
+        (f"/api/v1/inspections/{made}/skip", {}),
+        ("/api/v1/queue/undo", {}),
+    ]
+    for url, body in calls:
+        r = client.post(url, json=body, headers=headers)
+        assert r.status_code == 401, (url, r.text)
+        assert r.headers["www-authenticate"] == "Basic"
+    assert live_review(ctx, made) is None
+
+
+def test_a_station_token_cannot_use_the_queue(client: TestClient, auth: dict[str, str], ctx: service.Pipeline) -> None:
+    made = post(client, png(level_for(0.5)), auth).json()["id"]
+    assert client.post("/api/v1/queue/claim", json={"inspector": "ann"}, headers=auth).status_code == 401
+    r = client.post(f"/api/v1/inspections/{made}/label", json={"inspector": "ann", "label": "ok"}, headers=auth)
+    assert r.status_code == 401 and "station tokens cannot review" in r.json()["detail"]
+    assert live_review(ctx, made) is None
+
+
+ENGINEER_ACTIONS: list[tuple[str, str, dict[str, Any] | None]] = [
+    ("GET", "/api/v1/policies", None),
+    ("GET", "/api/v1/policies/s1", None),
+    ("PUT", "/api/v1/policies/s1", {"level": "full", "reason": "sneaky"}),
+    ("GET", "/api/v1/reports/audit", None),
+    ("GET", "/api/v1/reports/shadow", None),
+    ("GET", "/api/v1/users", None),
+    ("POST", "/api/v1/users", {"name": "mallory", "role": "admin", "password": PW}),
+]
+
+
+@pytest.mark.parametrize("credentials", ["basic", "cookie"])
+def test_engineer_actions_are_refused_for_an_inspector(
+    client: TestClient, auth: dict[str, str], ctx: service.Pipeline, people: None, credentials: str
+) -> None:
+    ann = basic("ann") if credentials == "basic" else login_cookie(client, "ann")
+    for method, url, body in ENGINEER_ACTIONS:
+        assert client.request(method, url, json=body, headers=ann).status_code == 403, (method, url)
+        assert client.request(method, url, json=body).status_code == 401, (method, url)
+        assert client.request(method, url, json=body, headers=auth).status_code == 401, (method, url)
+    assert service.get_policy(ctx, station="s1").level.value == "partial"
+    assert get_user(ctx, name="mallory") is None
+    # The same credentials do reach what an inspector may do, and an engineer may review too.
+    assert client.get("/api/v1/me", headers=ann).json()["name"] == "ann"
+    assert client.get("/api/v1/policies/s1", headers=basic("eve")).status_code == 200
+    assert client.post("/api/v1/queue/claim", headers=basic("eve")).status_code == 204
 
 
 def test_health_and_metrics(client: TestClient, auth: dict[str, str]) -> None:

@@ -28,10 +28,15 @@ def cli(db_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
     app = typer.Typer()
     cli_engineer.register(app, scorer_factory=lambda _s: Models({v: BrightnessScorer(v) for v in VERSIONS}))
     with fake_pipeline(db_settings, VERSIONS) as p:  # a little history: partial, some reviews
-        service.set_policy(p, station="s1", by="erin", reason="t", level="partial", pass_below=0.2,
-                           reject_above=0.8, audit_rate=0.0)  # fmt: skip
-        truth = {service.inspect(p, data=png_bytes(lv, seed=i), station="s1").inspection.id:
-                 ("scratch" if lv > 128 else "ok") for i, lv in enumerate([10, 120, 140, 250])}  # fmt: skip
+        service.set_policy(
+            p, station="s1", by="erin", reason="t", level="partial", pass_below=0.2, reject_above=0.8, audit_rate=0.0
+        )
+        truth = {
+            service.inspect(p, data=png_bytes(lv, seed=i), station="s1").inspection.id: (
+                "scratch" if lv > 128 else "ok"
+            )
+            for i, lv in enumerate([10, 120, 140, 250])
+        }
         label_queue(p, truth=truth, station="s1")
     return app
 
@@ -72,8 +77,9 @@ def test_unknown_model_and_bad_options_give_one_line_errors(cli: typer.Typer) ->
 
 
 def test_thresholds_suggest_refuses_with_the_number_of_labels_needed(cli: typer.Typer, tmp_path: Path) -> None:
-    code, out = run(cli, "thresholds", "suggest", "--station", "s1", "--max-escape", "0.001",
-                    "--plot", str(tmp_path / "p.png"))  # fmt: skip
+    code, out = run(
+        cli, "thresholds", "suggest", "--station", "s1", "--max-escape", "0.001", "--plot", str(tmp_path / "p.png")
+    )
     assert code == 1 and "more labels needed" in out and (tmp_path / "p.png").is_file()
     code, out = run(cli, "thresholds", "suggest", "--station", "s1", "--max-escape", "0.001", "--json")
     data = json.loads(out)

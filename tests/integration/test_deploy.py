@@ -28,8 +28,16 @@ from tests.engineer_fixtures import (  # noqa: F401  (pytest fixtures)
 
 
 def _partial(app: Pipeline, station: str = "s1") -> None:
-    service.set_policy(app, station=station, by="erin", reason="test", level="partial",
-                       pass_below=0.2, reject_above=0.8, audit_rate=0.0)  # fmt: skip
+    service.set_policy(
+        app,
+        station=station,
+        by="erin",
+        reason="test",
+        level="partial",
+        pass_below=0.2,
+        reject_above=0.8,
+        audit_rate=0.0,
+    )
 
 
 def _predictions(app: Pipeline, inspection_id: int) -> list[store.PredictionRow]:
@@ -37,7 +45,7 @@ def _predictions(app: Pipeline, inspection_id: int) -> list[store.PredictionRow]
         return store.predictions_for(session, inspection_id=inspection_id)
 
 
-def test_shadow_candidate_scores_every_item_and_is_never_used(eng_app: Pipeline) -> None:
+def test_shadow_candidate_scores_every_item_and_is_never_used(eng_app: Pipeline) -> None:  # noqa: F811
     _partial(eng_app)
     state = deploy.shadow(eng_app, version="v2", by="erin", reason="try v2 quietly")
     assert (state.production, state.candidate, state.mode) == ("v1", "v2", "shadow")
@@ -48,7 +56,7 @@ def test_shadow_candidate_scores_every_item_and_is_never_used(eng_app: Pipeline)
         assert roles == {("production", "v1"), ("shadow", "v2")}
 
 
-def test_canary_share_matches_the_fraction_within_a_binomial_bound(eng_app: Pipeline) -> None:
+def test_canary_share_matches_the_fraction_within_a_binomial_bound(eng_app: Pipeline) -> None:  # noqa: F811
     _partial(eng_app)
     deploy.canary(eng_app, version="v2", fraction=0.3, by="erin", reason="canary 30 %")
     n, by_candidate = 300, 0
@@ -64,13 +72,13 @@ def test_canary_share_matches_the_fraction_within_a_binomial_bound(eng_app: Pipe
     assert (again.inspection.model_version == "v2") == first  # a re-sent image meets the same model
 
 
-def test_canary_fraction_outside_zero_to_one_is_refused(eng_app: Pipeline) -> None:
+def test_canary_fraction_outside_zero_to_one_is_refused(eng_app: Pipeline) -> None:  # noqa: F811
     for bad in (0.0, 1.0, -0.1, float("nan")):
         with pytest.raises(deploy.DeployError, match="fraction"):
             deploy.canary(eng_app, version="v2", fraction=bad, by="erin")
 
 
-def test_promotion_without_held_out_evidence_needs_force_and_a_reason(eng_app: Pipeline) -> None:
+def test_promotion_without_held_out_evidence_needs_force_and_a_reason(eng_app: Pipeline) -> None:  # noqa: F811
     with pytest.raises(deploy.DeployError, match="refused: no held-out comparison"):
         deploy.promote(eng_app, version="v2", by="erin")
     with pytest.raises(deploy.DeployError, match="--force needs a --reason"):
@@ -80,12 +88,21 @@ def test_promotion_without_held_out_evidence_needs_force_and_a_reason(eng_app: P
 
 
 def _held_out(settings: Settings, version: str, *, cand: float, prod: float, prod_version: str = "v1") -> None:
-    update_metrics(settings.models_dir / version, {"retrain": {"heldout": {
-        "n": 40, "candidate": {"auroc": cand, "accuracy": 0.9},
-        "production": {"version": prod_version, "auroc": prod, "accuracy": 0.9}}}})  # fmt: skip
+    update_metrics(
+        settings.models_dir / version,
+        {
+            "retrain": {
+                "heldout": {
+                    "n": 40,
+                    "candidate": {"auroc": cand, "accuracy": 0.9},
+                    "production": {"version": prod_version, "auroc": prod, "accuracy": 0.9},
+                }
+            }
+        },
+    )
 
 
-def test_a_candidate_worse_on_held_out_labels_is_refused_and_a_better_one_promoted(eng_app: Pipeline) -> None:
+def test_a_candidate_worse_on_held_out_labels_is_refused_and_a_better_one_promoted(eng_app: Pipeline) -> None:  # noqa: F811
     _held_out(eng_app.settings, "v2", cand=0.81, prod=0.90)
     with pytest.raises(deploy.DeployError, match=r"worse than production v1: held-out auroc 0.8100 < production"):
         deploy.promote(eng_app, version="v2", by="erin", reason="looks fine")
@@ -95,7 +112,7 @@ def test_a_candidate_worse_on_held_out_labels_is_refused_and_a_better_one_promot
     assert not res.forced and res.state.production == "v3"
 
 
-def test_rollback_withdraws_a_candidate_then_returns_to_the_previous_production(eng_app: Pipeline) -> None:
+def test_rollback_withdraws_a_candidate_then_returns_to_the_previous_production(eng_app: Pipeline) -> None:  # noqa: F811
     with pytest.raises(deploy.DeployError, match="nothing to roll back"):
         deploy.rollback(eng_app, by="erin")
     deploy.promote(eng_app, version="v2", by="erin", reason="forced for the test", force=True)
@@ -108,24 +125,28 @@ def test_rollback_withdraws_a_candidate_then_returns_to_the_previous_production(
     assert roles["v1"] == ("production",) and "previous" in roles["v2"]
 
 
-def test_every_change_is_an_event_with_who_and_why(eng_app: Pipeline) -> None:
+def test_every_change_is_an_event_with_who_and_why(eng_app: Pipeline) -> None:  # noqa: F811
     deploy.shadow(eng_app, version="v2", by="ann", reason="r1")
     deploy.canary(eng_app, version="v2", fraction=0.1, by="bob", reason="r2")
     deploy.rollback(eng_app, by="cid", reason="r3")
     events = sorted(deployment_events(eng_app), key=lambda e: e.id or 0)
     assert [(e.kind, e.actor, e.detail["reason"]) for e in events] == [
-        ("deployment.shadow", "ann", "r1"), ("deployment.canary", "bob", "r2"), ("deployment.rollback", "cid", "r3"),
-    ]  # fmt: skip
+        ("deployment.shadow", "ann", "r1"),
+        ("deployment.canary", "bob", "r2"),
+        ("deployment.rollback", "cid", "r3"),
+    ]
     with eng_app.read() as session:
         rows = session.exec(store.select(store.DeploymentRow)).all()
     assert [r.actor for r in rows] == ["ann", "bob", "cid"]
 
 
-def test_compare_reports_agreement_correlation_and_disagreements_with_image_links(eng_app: Pipeline) -> None:
+def test_compare_reports_agreement_correlation_and_disagreements_with_image_links(eng_app: Pipeline) -> None:  # noqa: F811
     _partial(eng_app)
     deploy.shadow(eng_app, version="v3", by="erin")  # v3 scores 1 - brightness
-    ids = [service.inspect(eng_app, data=png_bytes(lv, seed=i), station="s1").inspection.id
-           for i, lv in enumerate((10, 30, 120, 128, 200, 240))]  # fmt: skip
+    ids = [
+        service.inspect(eng_app, data=png_bytes(lv, seed=i), station="s1").inspection.id
+        for i, lv in enumerate((10, 30, 120, 128, 200, 240))
+    ]
     cmp = deploy.compare(eng_app, version="v3")
     assert cmp.n == 6
     assert cmp.correlation is not None and cmp.correlation < -0.99
@@ -138,7 +159,7 @@ def test_compare_reports_agreement_correlation_and_disagreements_with_image_link
     assert [d.inspection_id for d in deploy.compare(eng_app, version="v3", limit=2).disagreements] == [ids[0], ids[5]]
 
 
-def test_unknown_or_escaping_versions_are_refused(eng_app: Pipeline) -> None:
+def test_unknown_or_escaping_versions_are_refused(eng_app: Pipeline) -> None:  # noqa: F811
     for bad in ("../v1", "nope", "", ".hidden"):
         with pytest.raises(deploy.DeployError):
             deploy.shadow(eng_app, version=bad, by="erin")
@@ -151,7 +172,9 @@ def test_unknown_or_escaping_versions_are_refused(eng_app: Pipeline) -> None:
 
 @pytest.mark.slow
 def test_running_service_applies_shadow_canary_promote_and_rollback_live(
-    db_settings: Settings, two_models: dict[str, Path], phone_photos: Path  # noqa: F811
+    db_settings: Settings,
+    two_models: dict[str, Path],  # noqa: F811
+    phone_photos: Path,  # noqa: F811
 ) -> None:
     from inspection.api import create_app
 
@@ -167,9 +190,12 @@ def test_running_service_applies_shadow_canary_promote_and_rollback_live(
 
         def post() -> dict[str, object]:
             i = next(counter)
-            r = client.post("/api/v1/inspections", data={"station": "s1"},
-                            files={"image": (f"p{i}.png", varied(photos[i % len(photos)], i), "image/png")},
-                            headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+            r = client.post(
+                "/api/v1/inspections",
+                data={"station": "s1"},
+                files={"image": (f"p{i}.png", varied(photos[i % len(photos)], i), "image/png")},
+                headers={"Authorization": f"Bearer {token}"},
+            )
             assert r.status_code == 201, r.text
             return r.json()
 

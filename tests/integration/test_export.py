@@ -22,8 +22,9 @@ LEVELS = [10, 240, 128] * 4  # auto pass, auto reject, review
 @pytest.fixture
 def stocked(eng_app: Pipeline) -> Pipeline:  # noqa: F811
     """12 items on s1 under partial with 50 % audits (+ 2 on s2), all people's work done."""
-    service.set_policy(eng_app, station="s1", by="erin", reason="t", level="partial",
-                       pass_below=0.2, reject_above=0.8, audit_rate=0.5)  # fmt: skip
+    service.set_policy(
+        eng_app, station="s1", by="erin", reason="t", level="partial", pass_below=0.2, reject_above=0.8, audit_rate=0.5
+    )
     truth: dict[int, str] = {}
     for i, lv in enumerate(LEVELS):
         res = service.inspect(eng_app, data=png_bytes(lv, seed=i), station="s1")
@@ -48,8 +49,20 @@ def test_csv_has_one_row_per_item_with_every_decision_field_in_a_deterministic_o
     assert res.records == len(rows) == 14
     ids = [int(r["inspection_id"]) for r in rows]
     assert ids == sorted(ids)
-    needed = {"image_sha256", "image_path", "station", "received_at", "model_version", "score", "route",
-              "decided_by", "policy_version", "inspector", "label", "label_source"}  # fmt: skip
+    needed = {
+        "image_sha256",
+        "image_path",
+        "station",
+        "received_at",
+        "model_version",
+        "score",
+        "route",
+        "decided_by",
+        "policy_version",
+        "inspector",
+        "label",
+        "label_source",
+    }
     assert needed <= set(rows[0])
     auto = [r for r in rows if r["decided_by"] == "model"]
     assert auto and all(r["model_version"] == "v1" and float(r["score"]) >= 0 for r in auto)
@@ -135,9 +148,7 @@ def test_label_studio_tasks_carry_images_predictions_and_labels(stocked: Pipelin
     assert with_pred == 12  # the human_only station's items have no model output
 
 
-def test_export_refuses_to_write_through_symlinks_or_over_existing_files(
-    stocked: Pipeline, tmp_path: Path
-) -> None:
+def test_export_refuses_to_write_through_symlinks_or_over_existing_files(stocked: Pipeline, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     out = tmp_path / "out"

@@ -37,8 +37,11 @@ def test_artifact_round_trip_gives_identical_scores(trained: tuple[Path, Path], 
     net, meta = load_artifact(model_dir)
     files = sorted(holdout.glob("*/*.jpg"))[:6]
     first = [s.prediction.score for s in Predictor(net, meta).score_files(files)]
-    again = [s.prediction.score for s in load_predictor(model_dir).score_files(files)]
+    again = [s.prediction.score for s in load_predictor(model_dir, backend="torch").score_files(files)]
     assert first == again
+    fast = load_predictor(model_dir)  # ONNX Runtime, the serving path: same network, same scores
+    assert fast.backend == "onnx"
+    assert [s.prediction.score for s in fast.score_files(files)] == pytest.approx(first, abs=1e-4)
     data = json.loads((model_dir / "model.json").read_text())
     assert data["version"] == "tiny" and len(data["data_hash"]) == 64
     assert data["preprocess"]["canvas_h"] == 256

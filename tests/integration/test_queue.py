@@ -164,6 +164,40 @@ def test_audit_label_keeps_the_model_decision(app: service.Pipeline) -> None:
     assert review is not None and review.audit and review.blind
 
 
+def test_peek_queue_hints_the_next_items_without_claiming(app: service.Pipeline) -> None:
+    a, b, c = enqueue(app.engine, n=3)
+    assert service.peek_queue(app, inspector="ann") == [a, b]
+    task = service.claim_next(app, inspector="ann")
+    assert task is not None and task.inspection_id == a  # peeking reserved nothing
+    service.skip(app, inspection_id=a, inspector="ann")
+    assert service.peek_queue(app, inspector="ann", limit=5) == [b, c]  # not what ann skipped
+    assert service.peek_queue(app, inspector="bob", limit=5) == [a, b, c]
+    with pytest.raises(service.InputError, match="inspector"):
+        service.peek_queue(app, inspector=" ")
+    with pytest.raises(service.InputError, match="limit"):
+        service.peek_queue(app, inspector="ann", limit=-1)
+
+
+def test_inspector_stats_count_own_live_labels_and_the_waiting_queue(
+    app: service.Pipeline, clock: FakeClock
+) -> None:
+    ids = enqueue(app.engine, n=5)
+    assert service.inspector_stats(app, inspector="ann") == service.InspectorStats(0, 0, 5)
+    for iid in ids[:2]:
+        service.submit_label(app, inspection_id=iid, inspector="ann", label="ok")
+    clock.advance(2 * 3600)  # those two are now older than an hour, still within the shift
+    service.submit_label(app, inspection_id=ids[2], inspector="ann", label="scratch")
+    service.submit_label(app, inspection_id=ids[3], inspector="ann", label="ok")
+    service.undo_last(app, inspector="ann")  # an undone label does not count (ids[3] is ann's again)
+    service.submit_label(app, inspection_id=ids[4], inspector="bob", label="ok")
+    assert service.inspector_stats(app, inspector="ann") == service.InspectorStats(
+        labelled_today=3, last_hour=1, queue=0
+    )
+    clock.advance(11 * 3600)  # the first two fell out of the 12 h window
+    assert service.inspector_stats(app, inspector="ann").labelled_today == 1
+    assert service.inspector_stats(app, inspector="bob") == service.InspectorStats(1, 0, 0)
+
+
 @pytest.mark.slow
 def test_eight_inspectors_drain_2000_items_exactly_once(db_settings: Settings) -> None:
     settings = db_settings.model_copy(update={"lease_seconds": 300})

@@ -26,8 +26,11 @@ from tests.engineer_fixtures import (  # noqa: F401  (pytest fixtures)
 
 def test_retrain_refuses_too_few_labels_and_says_how_many_more(db_settings: Settings) -> None:
     with fake_pipeline(db_settings, ["v1"]) as app:
-        ingest_labelled(app, [(png_bytes(200, seed=i), "scratch") for i in range(3)]
-                        + [(png_bytes(20, seed=50 + i), "ok") for i in range(25)])  # fmt: skip
+        ingest_labelled(
+            app,
+            [(png_bytes(200, seed=i), "scratch") for i in range(3)]
+            + [(png_bytes(20, seed=50 + i), "ok") for i in range(25)],
+        )
         with pytest.raises(retrain.NotEnoughLabels) as err:
             retrain.retrain(app, by="erin")
     assert err.value.counts == {"scratch": 3, "ok": 25}
@@ -37,8 +40,10 @@ def test_retrain_refuses_too_few_labels_and_says_how_many_more(db_settings: Sett
 
 
 def test_holdout_split_is_stratified_and_stable_per_image() -> None:
-    items = [retrain.LabelledItem(i, f"{i:064x}", f"images/{i}.png", "scratch" if i % 3 else "ok", False, "s")
-             for i in range(60)]  # fmt: skip
+    items = [
+        retrain.LabelledItem(i, f"{i:064x}", f"images/{i}.png", "scratch" if i % 3 else "ok", False, "s")
+        for i in range(60)
+    ]
     train, test = retrain.holdout_split(items, fraction=0.2)
     assert {i.inspection_id for i in train}.isdisjoint({i.inspection_id for i in test})
     assert sum(i.label == "ok" for i in test) == 4 and sum(i.label == "scratch" for i in test) == 8
@@ -48,15 +53,24 @@ def test_holdout_split_is_stratified_and_stable_per_image() -> None:
 
 @pytest.mark.slow
 def test_retrain_registers_a_candidate_compared_with_production_on_the_same_held_out_items(
-    db_settings: Settings, two_models: dict[str, Path], phone_photos: Path  # noqa: F811
+    db_settings: Settings,
+    two_models: dict[str, Path],  # noqa: F811
+    phone_photos: Path,  # noqa: F811
 ) -> None:
     settings = db_settings.model_copy(update={"default_model": "model-a"})
     install_models(settings, two_models)
     files = photo_files(phone_photos)
     with Pipeline.create(settings) as app:
         ids = ingest_labelled(app, [(varied(p, i), cls) for i, (p, cls) in enumerate(files)])
-        result = retrain.retrain(app, by="erin", epochs=1, min_per_class=15, preprocess=tiny_spec(),
-                                 base_data=phone_photos, log=lambda _m: None)  # fmt: skip
+        result = retrain.retrain(
+            app,
+            by="erin",
+            epochs=1,
+            min_per_class=15,
+            preprocess=tiny_spec(),
+            base_data=phone_photos,
+            log=lambda _m: None,
+        )
         assert result.version.startswith("cand-") and result.path == settings.models_dir / result.version
         meta = json.loads((result.path / "model.json").read_text())
         assert meta["version"] == result.version

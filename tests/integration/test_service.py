@@ -400,6 +400,28 @@ def test_users_have_argon2_passwords(app: service.Pipeline) -> None:
         service.create_user(app, name="ann", role="engineer", password="another one")
 
 
+def test_list_events_newest_first_filtered_by_station_and_kind(app: service.Pipeline, clock: FakeClock) -> None:
+    partial(app)
+    partial(app, station="s2")
+    clock.advance(60)
+    i = service.inspect(app, data=png(level_for(0.5)), station="s1").inspection
+    events = service.list_events(app)
+    assert [(e.kind, e.station) for e in events] == [
+        ("inspection.created", "s1"), ("policy.changed", "s2"), ("policy.changed", "s1"),
+    ]  # fmt: skip
+    newest = events[0]
+    assert newest.inspection_id == i.id and newest.at == clock.now and newest.at.tzinfo is not None
+    assert [e.kind for e in service.list_events(app, station="s2")] == ["policy.changed"]
+    (changed,) = service.list_events(app, station="s1", kind="policy.changed")
+    assert changed.actor == "eve" and changed.detail["new"]["level"] == "partial"
+    assert len(service.list_events(app, limit=1)) == 1
+    assert service.list_events(app, station="nowhere") == []
+    with pytest.raises(service.InputError, match="station"):
+        service.list_events(app, station="../x")
+    with pytest.raises(service.InputError, match="limit"):
+        service.list_events(app, limit=0)
+
+
 def test_every_state_change_writes_an_event(app: service.Pipeline) -> None:
     partial(app)
     i = service.inspect(app, data=png(level_for(0.5)), station="s1").inspection

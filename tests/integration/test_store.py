@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from inspection import store
+from tests.fakes import enqueue
 
 NOW = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+HEAD = "0002_queue_uncertain_index"
 
 
 @pytest.fixture
@@ -29,7 +32,7 @@ def test_migration_builds_every_table_on_an_empty_database(database_url: str) ->
         assert store.current_revision(eng) is None
         store.upgrade_database(eng)
         store.upgrade_database(eng)  # a second start finds the schema at head and does nothing
-        assert store.current_revision(eng) == "0001_initial"
+        assert store.current_revision(eng) == HEAD
         names = set(sa.inspect(eng).get_table_names())
         expected = {
             "images", "inspections", "predictions", "reviews", "skips", "policy_versions",
@@ -48,10 +51,97 @@ def test_migration_builds_every_table_on_an_empty_database(database_url: str) ->
         eng.dispose()
 
 
+def _index_columns(eng: sa.Engine) -> dict[str, list[str]]:
+    return {str(ix["name"]): [str(c) for c in ix["column_names"]] for ix in sa.inspect(eng).get_indexes("inspections")}
+
+
+def test_0002_upgrades_a_0001_database_in_place_and_downgrades(database_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    eng = store.make_engine(database_url)
+    try:
+        store.upgrade_database(eng, revision="0001_initial")
+        (item,) = enqueue(eng, n=1)
+        assert "ix_inspections_queue_station_priority" in _index_columns(eng)
+        store.upgrade_database(eng)
+        assert store.current_revision(eng) == HEAD
+        indexes = _index_columns(eng)
+        uncertain = ["status", "priority", "received_at", "id"]
+        assert indexes["ix_inspections_queue_station_uncertain"] == ["status", "station", *uncertain[1:]]
+        assert indexes["ix_inspections_queue_any_uncertain"] == uncertain
+        assert not {"ix_inspections_queue_station_priority", "ix_inspections_queue_any_priority"} & set(indexes)
+        with store.read_session(eng) as s:
+            assert store.get_inspection(s, inspection_id=item) is not None  # data kept
+        cfg = Config()
+        cfg.set_main_option("script_location", str(store.MIGRATIONS_DIR))
+        with eng.connect() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0001_initial")
+            conn.commit()
+        assert store.current_revision(eng) == "0001_initial"
+        assert "ix_inspections_queue_any_priority" in _index_columns(eng)
+    finally:
+        eng.dispose()
+
+
+@pytest.mark.parametrize("order", ["oldest", "uncertain"])
+@pytest.mark.parametrize("station", [None, "s1"])
+def test_claim_reads_the_queue_in_index_order_without_statistics(
+    engine: sa.Engine, order: store.QueueOrder, station: str | None
+) -> None:
+    """No sort step in the claim's plan, even before ANALYZE (the cause of slow 'uncertain' claims
+    on PostgreSQL right after a bulk load)."""
+    for st in ("s0", "s1", "s2"):
+        enqueue(engine, n=2000, station=st, scores=[(i % 97) / 97 for i in range(2000)])
+    pick = store.next_item_query(station=station, inspector="ann", order=order)
+    sql = str(pick.compile(engine, compile_kwargs={"literal_binds": True}))
+    with engine.connect() as conn:
+        if store.is_postgres(engine):
+            plan = "\n".join(conn.exec_driver_sql("EXPLAIN " + sql).scalars())
+            assert "Sort" not in plan, plan
+        else:
+            plan = "\n".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+            assert "TEMP B-TREE" not in plan, plan
+    index = "ix_inspections_queue_" + ("station" if station else "any") + ("_uncertain" if order == "uncertain" else "")
+    assert index in plan, plan
+
+
+def test_peek_next_items_is_oldest_first_without_skips_or_claims(engine: sa.Engine) -> None:
+    a, b, c, d = enqueue(engine, n=4)
+    (other,) = enqueue(engine, n=1, station="s2", start=NOW - timedelta(hours=2))  # the oldest
+    with store.write_session(engine) as s:
+        s.add(store.SkipRow(inspection_id=a, inspector="ann", created_at=NOW))
+        s.execute(sa.update(store.InspectionRow).where(col(store.InspectionRow.id) == c).values(status="claimed"))
+    with store.read_session(engine) as s:
+        assert store.peek_next_items(s, inspector="ann", limit=3) == [other, b, d]
+        assert store.peek_next_items(s, inspector="bob", limit=2) == [other, a]
+        assert store.peek_next_items(s, inspector="ann", station="s1", limit=5) == [b, d]
+        assert store.peek_next_items(s, inspector="ann", limit=0) == []
+    with store.read_session(engine) as s:  # peeking claims nothing
+        assert store.get_inspection(s, inspection_id=b).status == "queued"  # type: ignore[union-attr]
+
+
+def test_count_labels_counts_live_labels_of_one_inspector_since_a_time(engine: sa.Engine) -> None:
+    ids = enqueue(engine, n=4)
+    with store.write_session(engine) as s:
+        for iid, who, minutes, undone in (
+            (ids[0], "ann", 90, False), (ids[1], "ann", 10, False), (ids[2], "ann", 5, True), (ids[3], "bob", 5, False),
+        ):  # fmt: skip
+            at = NOW - timedelta(minutes=minutes)
+            undone_at = at if undone else None
+            s.add(store.ReviewRow(inspection_id=iid, inspector=who, label="ok", created_at=at, undone_at=undone_at))
+    with store.read_session(engine) as s:
+        assert store.count_labels(s, inspector="ann", since=NOW - timedelta(hours=12)) == 2
+        assert store.count_labels(s, inspector="ann", since=NOW - timedelta(hours=1)) == 1
+        assert store.count_labels(s, inspector="bob", since=NOW - timedelta(hours=1)) == 1
+        assert store.count_labels(s, inspector="cy", since=NOW - timedelta(hours=12)) == 0
+
+
 def test_upgrade_accepts_a_url(database_url: str) -> None:
     store.upgrade_database(database_url)
     eng = store.make_engine(database_url)
-    assert store.current_revision(eng) == "0001_initial"
+    assert store.current_revision(eng) == HEAD
     eng.dispose()
 
 

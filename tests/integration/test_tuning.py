@@ -27,42 +27,89 @@ def app(db_settings: Settings) -> Iterator[Pipeline]:
 
 def add_policy(app: Pipeline, *, station: str, version: int, audit_rate: float) -> None:
     with app.write() as s:
-        store.add_policy_version(s, row=store.PolicyVersionRow(
-            station=station, version=version, level="partial", pass_below=0.2, reject_above=0.8,
-            audit_rate=audit_rate, created_by="t", created_at=NOW, reason="t"))  # fmt: skip
+        store.add_policy_version(
+            s,
+            row=store.PolicyVersionRow(
+                station=station,
+                version=version,
+                level="partial",
+                pass_below=0.2,
+                reject_above=0.8,
+                audit_rate=audit_rate,
+                created_by="t",
+                created_at=NOW,
+                reason="t",
+            ),
+        )
 
 
-def add_items(app: Pipeline, items: list[tuple[str, bool, float, str | None]], *, station: str = "s1",
-              policy_version: int = 1, version: str = "v1", role: str = "production") -> None:  # fmt: skip
+def add_items(
+    app: Pipeline,
+    items: list[tuple[str, bool, float, str | None]],
+    *,
+    station: str = "s1",
+    policy_version: int = 1,
+    version: str = "v1",
+    role: str = "production",
+) -> None:
     """(route, audit, score, human label or None) per item, stored as the pipeline would."""
     with app.write() as s:
         for route, audit, score, label in items:
             n = next(_seq)
-            img = store.get_or_add_image(s, image=store.ImageRow(
-                sha256=f"{n:064x}", path=f"images/{n}.png", size_bytes=1, width=64, height=64,
-                first_station=station, received_at=NOW))  # fmt: skip
+            img = store.get_or_add_image(
+                s,
+                image=store.ImageRow(
+                    sha256=f"{n:064x}",
+                    path=f"images/{n}.png",
+                    size_bytes=1,
+                    width=64,
+                    height=64,
+                    first_station=station,
+                    received_at=NOW,
+                ),
+            )
             auto = route != "review"
-            row = store.add_inspection(s, row=store.InspectionRow(
-                image_id=img.id or 0, station=station, received_at=NOW + timedelta(seconds=n),
-                policy_version=policy_version, level="partial", route=route, audit=audit,
-                final_label=("ok" if route == "auto_pass" else "scratch") if auto else label,
-                decided_by="model" if auto else "inspector", model_version=version, score=score,
-                reason="t", status="done"))  # fmt: skip
+            row = store.add_inspection(
+                s,
+                row=store.InspectionRow(
+                    image_id=img.id or 0,
+                    station=station,
+                    received_at=NOW + timedelta(seconds=n),
+                    policy_version=policy_version,
+                    level="partial",
+                    route=route,
+                    audit=audit,
+                    final_label=("ok" if route == "auto_pass" else "scratch") if auto else label,
+                    decided_by="model" if auto else "inspector",
+                    model_version=version,
+                    score=score,
+                    reason="t",
+                    status="done",
+                ),
+            )
             assert row.id is not None
-            store.add_prediction(s, row=store.PredictionRow(
-                inspection_id=row.id, model_version=version, role=role, score=score, created_at=NOW))  # fmt: skip
+            store.add_prediction(
+                s,
+                row=store.PredictionRow(
+                    inspection_id=row.id, model_version=version, role=role, score=score, created_at=NOW
+                ),
+            )
             if label is not None:
-                s.add(store.ReviewRow(inspection_id=row.id, inspector="ines", label=label, blind=audit,
-                                      audit=audit, created_at=NOW))  # fmt: skip
+                s.add(
+                    store.ReviewRow(
+                        inspection_id=row.id, inspector="ines", label=label, blind=audit, audit=audit, created_at=NOW
+                    )
+                )
 
 
 # 10 reviewed uncertain items (weight 1) + 4 blind audits of automatic decisions at audit_rate 0.1
 # (weight 10 each): one audited auto-pass was in fact scratched, an escape.
 HISTORY = (
-    [("review", False, 0.5, "scratch")] * 5 + [("review", False, 0.5, "ok")] * 5
-    + [("auto_pass", True, 0.05, "ok")] * 2 + [("auto_reject", True, 0.95, "scratch"),
-                                                ("auto_pass", True, 0.1, "scratch")]
-)  # fmt: skip
+    [("review", False, 0.5, "scratch")] * 5
+    + [("review", False, 0.5, "ok")] * 5
+    + [("auto_pass", True, 0.05, "ok")] * 2
+    + [("auto_reject", True, 0.95, "scratch"), ("auto_pass", True, 0.1, "scratch")]
+)
 
 
 def test_audit_labels_are_weighted_by_the_inverse_audit_rate_of_their_policy(app: Pipeline) -> None:
@@ -85,9 +132,14 @@ def test_audit_labels_are_weighted_by_the_inverse_audit_rate_of_their_policy(app
     ],
 )
 def test_what_if_on_stored_history_gives_the_hand_computed_rates(
-    app: Pipeline, pass_below: float, reject_above: float, automation: float, escape: float,
-    false_reject: float, review: float,
-) -> None:  # fmt: skip
+    app: Pipeline,
+    pass_below: float,
+    reject_above: float,
+    automation: float,
+    escape: float,
+    false_reject: float,
+    review: float,
+) -> None:
     add_policy(app, station="s1", version=1, audit_rate=0.1)
     add_items(app, HISTORY)
     history, _ = tuning.labelled_history(app, station="s1")
@@ -133,9 +185,7 @@ def test_history_of_another_model_version_uses_that_models_scores_in_any_role(ap
     assert [h.score for h in tuning.labelled_history(app, station="s1", model_version="v2")[0]] == [0.7, 0.7]
 
 
-def test_calibration_per_version_reports_ece_and_draws_a_reliability_diagram(
-    app: Pipeline, tmp_path: Path
-) -> None:
+def test_calibration_per_version_reports_ece_and_draws_a_reliability_diagram(app: Pipeline, tmp_path: Path) -> None:
     add_policy(app, station="s1", version=1, audit_rate=0.1)
     add_items(app, HISTORY)
     add_items(app, [("review", False, 0.9, "ok")] * 4, version="v2", role="shadow")

@@ -1,0 +1,87 @@
+"""Benchmark retraining from stored labels: generate phone photos, ingest and label them through the
+service (as inspectors would), then `inspection.retrain.retrain` end to end.
+
+Usage: .venv/bin/python scripts/bench_retrain.py [--n 2000] [--size 640x360] [--epochs 12]
+           [--canvas 512x240] [--production models/baseline]
+
+Prints the time of each stage; the retrain time includes dataset links, training, the held-out
+evaluation of the candidate and (when a production artifact is given or models/baseline exists)
+of production on the same items, and registration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from inspection import retrain, service
+from inspection.config import Settings
+from inspection.service import Pipeline
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--size", default="640x360")
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--canvas", default="", help="HxW network input (default: production's, else auto)")
+    ap.add_argument("--production", type=Path, default=Path("models/baseline"))
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    w, h = (int(v) for v in args.size.lower().split("x"))
+
+    from inspection.synth import generate
+    from inspection.train import choose_preprocess
+
+    with tempfile.TemporaryDirectory(prefix="bench-retrain-") as tmp:
+        root = Path(tmp)
+        models = root / "models"
+        models.mkdir()
+        production = "none"
+        if (args.production / "model.json").is_file():
+            production = args.production.name
+            shutil.copytree(args.production, models / production)
+        settings = Settings(data_dir=root / "data", models_dir=models, default_model=production)
+
+        t = time.perf_counter()
+        photos = root / "photos"
+        generate(photos, count=args.n, seed=5, size=(w, h), workers=args.workers, progress=False)
+        print(f"generate {args.n} photos at {w}x{h}                 {time.perf_counter() - t:7.1f} s")
+
+        with Pipeline.create(settings) as app:
+            t = time.perf_counter()
+            truth: dict[int, str] = {}
+            for cls in ("scratch", "ok"):
+                for p in sorted((photos / cls).iterdir()):
+                    res = service.inspect(app, data=p.read_bytes(), station="bench", actor="bench")
+                    truth[res.inspection.id] = cls
+            print(f"ingest {len(truth)} images (human_only)               {time.perf_counter() - t:7.1f} s")
+            t = time.perf_counter()
+            while (task := service.claim_next(app, inspector="ines", station="bench")) is not None:
+                service.submit_label(
+                    app, inspection_id=task.inspection_id, inspector="ines", label=truth[task.inspection_id]
+                )
+            print(f"label {len(truth)} items (claim + label)             {time.perf_counter() - t:7.1f} s")
+
+            spec = choose_preprocess(photos, positive="scratch", canvas=args.canvas) if args.canvas else None
+            t = time.perf_counter()
+            result = retrain.retrain(app, by="bench", epochs=args.epochs, preprocess=spec, log=lambda _m: None)
+            secs = time.perf_counter() - t
+            c, prod = result.candidate, result.production
+            print(
+                f"retrain on {result.n_train + result.n_test} stored labels ({result.n_train} train, "
+                f"{result.n_test} held out, {args.epochs} epochs max)  {secs:7.1f} s"
+            )
+            print(
+                f"  candidate held-out AUROC {c.get('auroc')}  production ({production}) "
+                f"{prod.get('auroc') if prod else 'not evaluated'}; verdict: {result.verdict}"
+            )
+            meta = (result.path / "model.json").read_text()
+            print(f"  registered {result.version} ({len(meta)} bytes of model.json); notes: {result.notes}")
+
+
+if __name__ == "__main__":
+    main()
