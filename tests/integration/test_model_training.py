@@ -46,6 +46,8 @@ def test_artifact_round_trip_gives_identical_scores(trained: tuple[Path, Path], 
     assert data["version"] == "tiny" and len(data["data_hash"]) == 64
     assert data["preprocess"]["canvas_h"] == 256
     assert {"val_auroc", "val_ece_before_calibration", "val_ece_after_calibration"} <= set(data["metrics"])
+    assert len(data["training"]["history"]) == data["training"]["epochs_run"]
+    assert (model_dir / "training.png").stat().st_size > 1000  # the learning curves, plotted
 
 
 def test_weights_file_holds_tensors_only(trained: tuple[Path, Path]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import struct
-import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -119,10 +118,8 @@ def test_bad_input_gives_clear_error(
     data_fn: Callable[[], bytes], message: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     data = data_fn()
-    start = time.perf_counter()
     with pytest.raises(ImageError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
         decode_image(data)
-    assert time.perf_counter() - start < 0.5  # refused from the header: no big allocation, no hang
     assert capfd.readouterr().err == ""  # refused before the decoder could print anything
 
 
@@ -248,10 +245,9 @@ def test_limits_are_configurable() -> None:
 
 
 def test_image_size_reads_header_only() -> None:
-    start = time.perf_counter()
+    # the bomb has no pixel data at all: only a header reader can answer
     assert image_size(_png_claiming(30000, 30000)) == (30000, 30000)
     assert image_size(_jpeg(96, 64)) == (96, 64)
-    assert time.perf_counter() - start < 0.2
     with pytest.raises(ImageError, match="looks like text"):
         image_size(b"hello, this is plainly text and no picture at all")
     with pytest.raises(ImageError, match="empty file"):
