@@ -2,7 +2,8 @@
 
 An ImageFolder has one sub-folder per class; the positive class is named by the caller and every
 other class folder is a negative. Optional ground truth: `masks/<stem>.png` (pixel masks, as the
-synthetic generator writes) or `annotations/<stem>.xml` (Pascal VOC boxes, as NEU-DET ships).
+synthetic generator writes) or `annotations/<stem>.xml` (Pascal VOC boxes, as NEU-DET ships), beside
+the class folders or one level above them.
 """
 
 from __future__ import annotations
@@ -87,8 +88,10 @@ def truth_mask(root: Path, example: Example, frame_wh: tuple[int, int]) -> np.nd
             if mask.shape[::-1] != frame_wh:
                 mask = cv2.resize(mask, frame_wh, interpolation=cv2.INTER_NEAREST)
             return np.where(mask > 127, 255, 0).astype(np.uint8)
-    xml_path = root / "annotations" / f"{stem}.xml"
-    if xml_path.is_file():
+    # VOC boxes beside the class folders, or one level up (NEU-DET: images/<class>/, annotations/)
+    xml_path = next((p for p in (root / "annotations" / f"{stem}.xml", root.parent / "annotations" / f"{stem}.xml")
+                     if p.is_file()), None)
+    if xml_path is not None:
         mask = np.zeros(frame_wh[::-1], np.uint8)
         if example.label:
             for x0, y0, x1, y1 in voc_boxes(xml_path):
