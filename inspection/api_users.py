@@ -26,7 +26,6 @@ from pydantic import BaseModel, Field
 
 from inspection import auth, service
 from inspection.auth import COOKIE_NAME, Permission, Sessions, User
-from inspection.domain import Policy
 from inspection.service import Pipeline
 
 API = "/api/v1"
@@ -49,17 +48,6 @@ class UserIn(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     role: Literal["inspector", "engineer", "admin"]
     password: str = Field(min_length=8, max_length=1024)
-
-
-def _policy_dict(p: Policy) -> dict[str, Any]:
-    return {
-        "station": p.station,
-        "version": p.version,
-        "level": p.level.value,
-        "pass_below": p.pass_below,
-        "reject_above": p.reject_above,
-        "audit_rate": p.audit_rate,
-    }
 
 
 def cookie_of(request: Request) -> str | None:
@@ -123,7 +111,7 @@ def router(pipeline: Pipeline, sessions: Sessions) -> APIRouter:
     def policies(user: User = engineer) -> list[dict[str, Any]]:
         return [
             {
-                **_policy_dict(rec.policy),
+                **service.policy_to_dict(rec.policy),
                 "created_by": rec.created_by,
                 "created_at": rec.created_at.isoformat(),
                 "reason": rec.reason,
@@ -136,7 +124,7 @@ def router(pipeline: Pipeline, sessions: Sessions) -> APIRouter:
         current = service.get_policy(pipeline, station=station)
         history = [
             {
-                **_policy_dict(rec.policy),
+                **service.policy_to_dict(rec.policy),
                 "created_by": rec.created_by,
                 "created_at": rec.created_at.isoformat(),
                 "reason": rec.reason,
@@ -144,7 +132,7 @@ def router(pipeline: Pipeline, sessions: Sessions) -> APIRouter:
             }
             for rec in reversed(service.list_policies(pipeline, station=station))
         ]
-        return {"current": _policy_dict(current), "history": history}
+        return {"current": service.policy_to_dict(current), "history": history}
 
     @r.put("/policies/{station}")
     def put_policy(station: str, body: PolicyIn, user: User = engineer) -> dict[str, Any]:
@@ -158,7 +146,7 @@ def router(pipeline: Pipeline, sessions: Sessions) -> APIRouter:
             reject_above=body.reject_above,
             audit_rate=body.audit_rate,
         )
-        return _policy_dict(new)
+        return service.policy_to_dict(new)
 
     @r.get("/reports/audit")
     def audit(user: User = engineer, station: str | None = None) -> dict[str, Any]:

@@ -120,10 +120,10 @@ def register(app: typer.Typer, *, scorer_factory: Callable[[Settings], Any] | No
                 raise fail(str(exc)) from None
         if station is not None and not records:
             # Never configured: show the safe default it runs under.
-            payload: list[dict[str, Any]] = [_policy_dict(current) | {"note": "default: never configured"}]
+            payload: list[dict[str, Any]] = [service.policy_to_dict(current) | {"note": "default: never configured"}]
         else:
             payload = [
-                _policy_dict(r.policy)
+                service.policy_to_dict(r.policy)
                 | {
                     "created_by": r.created_by,
                     "created_at": r.created_at.isoformat(),
@@ -177,7 +177,7 @@ def register(app: typer.Typer, *, scorer_factory: Callable[[Settings], Any] | No
             except PolicyError as exc:
                 raise fail(str(exc)) from None
         if as_json:
-            typer.echo(_json(_policy_dict(new)))
+            typer.echo(_json(service.policy_to_dict(new)))
         else:
             typer.echo(
                 f"{new.station} v{new.version}: {new.level.value} pass_below={new.pass_below} "
@@ -271,18 +271,6 @@ def _image_files(paths: list[Path]) -> Iterator[Path]:
                     yield f
         else:
             yield p
-
-
-def _policy_dict(p: Any) -> dict[str, Any]:
-    return {
-        "station": p.station,
-        "version": p.version,
-        "level": p.level.value,
-        "pass_below": p.pass_below,
-        "reject_above": p.reject_above,
-        "audit_rate": p.audit_rate,
-        "audit_seed": p.audit_seed,
-    }
 
 
 def _estimate_line(name: str, e: Any) -> str:

@@ -410,6 +410,19 @@ def _to_inspection(row: store.InspectionRow, *, sha: str, regions: tuple[Region,
     )
 
 
+def policy_to_dict(p: Policy) -> dict[str, Any]:
+    """A policy as the API and `inspection policy show --json` report it."""
+    return {
+        "station": p.station,
+        "version": p.version,
+        "level": p.level.value,
+        "pass_below": p.pass_below,
+        "reject_above": p.reject_above,
+        "audit_rate": p.audit_rate,
+        "audit_seed": p.audit_seed,
+    }
+
+
 def inspection_to_dict(i: Inspection) -> dict[str, Any]:
     """The JSON an integrator gets, over HTTP and from `inspection ingest --json`."""
     return {
