@@ -46,9 +46,10 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy inspection ui scripts
 
-# pg_virtualenv starts a throwaway PostgreSQL 15 cluster (PG* variables set) for the duration of the suite.
+# pg_virtualenv starts a throwaway PostgreSQL 15 cluster (PG* variables set) for the duration of the suite;
+# -t keeps its configuration in a temporary folder, so a left-over or concurrent cluster never clashes.
 pytest: venv sysdeps
-	pg_virtualenv -v 15 $(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+	pg_virtualenv -t -v 15 $(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
 baseline: venv
 	$(PY) scripts/train_baseline.py
