@@ -333,41 +333,34 @@ def _write(
 
 def shadow(app: Pipeline, *, version: str, by: str, reason: str = "") -> DeploymentState:
     """The candidate scores every item from now on; its output is stored and compared, never used."""
-    who, why = _who(by, reason)
-    v = model_dir(app, version).name
-    state = current_state(app)
-    if v == state.production:
-        raise DeployError(f"{v} is the production model; shadow needs a different candidate")
-    _warm(app, v)
-    return _write(
-        app,
-        action="shadow",
-        production=state.production,
-        candidate=v,
-        mode=store.DeploymentMode.SHADOW,
-        fraction=0.0,
-        by=who,
-        reason=why,
-    )
+    return _start_candidate(app, version=version, mode=store.DeploymentMode.SHADOW, fraction=0.0, by=by,
+                            reason=reason)
 
 
 def canary(app: Pipeline, *, version: str, fraction: float, by: str, reason: str = "") -> DeploymentState:
     """A fixed share of items, chosen by image hash, is decided by the candidate from now on."""
-    who, why = _who(by, reason)
     if not (math.isfinite(fraction) and 0.0 < fraction < 1.0):
         raise DeployError(f"--fraction must be within (0, 1), got {fraction} (use promote for all traffic)")
+    return _start_candidate(app, version=version, mode=store.DeploymentMode.CANARY, fraction=float(fraction),
+                            by=by, reason=reason)
+
+
+def _start_candidate(
+    app: Pipeline, *, version: str, mode: store.DeploymentMode, fraction: float, by: str, reason: str
+) -> DeploymentState:
+    who, why = _who(by, reason)
     v = model_dir(app, version).name
     state = current_state(app)
     if v == state.production:
-        raise DeployError(f"{v} is the production model; canary needs a different candidate")
+        raise DeployError(f"{v} is the production model; {mode.value} needs a different candidate")
     _warm(app, v)
     return _write(
         app,
-        action="canary",
+        action=mode.value,
         production=state.production,
         candidate=v,
-        mode=store.DeploymentMode.CANARY,
-        fraction=float(fraction),
+        mode=mode,
+        fraction=fraction,
         by=who,
         reason=why,
     )
