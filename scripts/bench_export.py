@@ -22,9 +22,10 @@ import cv2
 import numpy as np
 import sqlalchemy as sa
 
-from inspection import export, store, tuning
+from inspection import store
 from inspection.config import Settings
-from inspection.service import Pipeline
+from inspection.services import export, tuning
+from inspection.services.context import Pipeline
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 

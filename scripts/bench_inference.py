@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inspection.predictor import BATCH, load_predictor
-from inspection.preprocess import to_tensor_array
-from inspection.synth import generate
+from inspection.vision.predictor import BATCH, load_predictor
+from inspection.vision.preprocess import to_tensor_array
+from inspection.vision.synth import generate
 
 
 def main() -> None:

@@ -29,11 +29,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_queue import scratch_database  # noqa: E402
 
-from inspection import service  # noqa: E402
 from inspection.config import Settings  # noqa: E402
-from inspection.domain import Prediction  # noqa: E402
-from inspection.images import decode_image  # noqa: E402
-from inspection.scoring import Scored, Scorer  # noqa: E402
+from inspection.core.domain import Prediction  # noqa: E402
+from inspection.core.scoring import Scored, Scorer  # noqa: E402
+from inspection.services import (
+    context,  # noqa: E402
+    policies,
+    tokens,
+)
+from inspection.vision.images import decode_image  # noqa: E402
 
 
 class FakeScorer:
@@ -50,11 +54,11 @@ class FakeScorer:
         return out
 
 
-def scorer_factory(fake: bool, model_dir: Path, threads: int) -> service.ScorerFactory:
+def scorer_factory(fake: bool, model_dir: Path, threads: int) -> context.ScorerFactory:
     def load(_name: str) -> Scorer:
         if fake:
             return FakeScorer()
-        from inspection.predictor import load_predictor
+        from inspection.vision.predictor import load_predictor
 
         return load_predictor(model_dir, threads=threads)
 
@@ -63,7 +67,7 @@ def scorer_factory(fake: bool, model_dir: Path, threads: int) -> service.ScorerF
 
 def make_jpegs(n: int) -> list[bytes]:
     """Generated 1920x1080 phone photos (half with scratches), JPEG quality 95 as the camera sends them."""
-    from inspection.synth import render
+    from inspection.vision.synth import render
 
     out = []
     for i in range(n):
@@ -83,7 +87,7 @@ def free_port() -> int:
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from inspection.api import create_app
+    from inspection.api.app import create_app
 
     settings = Settings(data_dir=Path(args.data_dir), database_url=args.database_url, threads=args.threads)
     app = create_app(
@@ -133,9 +137,9 @@ def main() -> None:
     factory = scorer_factory(args.fake_model, Path(args.model_dir), args.threads)
     with scratch_database(args.database_url) as (url, tmp):
         settings = Settings(data_dir=tmp / "data", database_url=url)
-        with service.Pipeline.create(settings, scorer_factory=factory) as app:
-            service.set_policy(app, station="bench", by="bench", reason="benchmark", level="partial")
-            token = service.create_token(app, station="bench")
+        with context.Pipeline.create(settings, scorer_factory=factory) as app:
+            policies.set_policy(app, station="bench", by="bench", reason="benchmark", level="partial")
+            token = tokens.create_token(app, station="bench")
             # Forward alone: decoded images, the same scorer, in this process.
             scorer = app.scorer("baseline")
             decoded = [decode_image(b, max_pixels=settings.max_pixels) for b in images]

@@ -24,8 +24,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from inspection import service, store
+from inspection import store
 from inspection.config import Settings
+from inspection.services import context, review
 
 
 @contextmanager
@@ -91,7 +92,7 @@ def main() -> None:
 
     with scratch_database(args.database_url) as (url, tmp):
         settings = Settings(data_dir=tmp / "data", database_url=url)
-        with service.Pipeline.create(settings, scorer_factory=lambda name: None) as app:  # type: ignore[arg-type,return-value]
+        with context.Pipeline.create(settings, scorer_factory=lambda name: None) as app:  # type: ignore[arg-type,return-value]
             t0 = time.perf_counter()
             bulk_enqueue(app.engine, n=args.items, stations=args.stations)
             analyzed = store.is_postgres(app.engine) and not args.no_analyze
@@ -108,9 +109,9 @@ def main() -> None:
                     times = []
                     for _ in range(args.rounds // 4):
                         t = time.perf_counter()
-                        task = service.claim_next(app, inspector="bench", station=station, order=order)  # type: ignore[arg-type]
+                        task = review.claim_next(app, inspector="bench", station=station, order=order)  # type: ignore[arg-type]
                         assert task is not None
-                        service.submit_label(
+                        review.submit_label(
                             app, inspection_id=task.inspection_id, inspector="bench", label="ok"
                         )
                         times.append((time.perf_counter() - t) * 1000.0)
@@ -119,7 +120,7 @@ def main() -> None:
                         f"claim+submit  order={order:<9} station={station or 'any':<4} n={len(times)}: "
                         f"p50 {q[49]:.2f} ms  p99 {q[98]:.2f} ms  mean {statistics.fmean(times):.2f} ms"
                     )
-            depth = sum(d.count for d in service.queue_depth(app))
+            depth = sum(d.count for d in review.queue_depth(app))
             print(f"items still waiting: {depth}")
 
 

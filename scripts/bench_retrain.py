@@ -1,5 +1,5 @@
 """Benchmark retraining from stored labels: generate phone photos, ingest and label them through the
-service (as inspectors would), then `inspection.retrain.retrain` end to end.
+service (as inspectors would), then `inspection.services.retrain.retrain` end to end.
 
 Usage: .venv/bin/python scripts/bench_retrain.py [--n 2000] [--size 640x360] [--epochs 12]
            [--canvas 512x240] [--production models/baseline]
@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from inspection import retrain, service
 from inspection.config import Settings
-from inspection.service import Pipeline
+from inspection.services import ingest, retrain, review
+from inspection.services.context import Pipeline
 
 
 def main() -> None:
@@ -33,8 +33,8 @@ def main() -> None:
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.lower().split("x"))
 
-    from inspection.synth import generate
-    from inspection.train import choose_preprocess
+    from inspection.vision.synth import generate
+    from inspection.vision.train import choose_preprocess
 
     with tempfile.TemporaryDirectory(prefix="bench-retrain-") as tmp:
         root = Path(tmp)
@@ -56,12 +56,12 @@ def main() -> None:
             truth: dict[int, str] = {}
             for cls in ("scratch", "ok"):
                 for p in sorted((photos / cls).iterdir()):
-                    res = service.inspect(app, data=p.read_bytes(), station="bench", actor="bench")
+                    res = ingest.inspect(app, data=p.read_bytes(), station="bench", actor="bench")
                     truth[res.inspection.id] = cls
             print(f"ingest {len(truth)} images (human_only)               {time.perf_counter() - t:7.1f} s")
             t = time.perf_counter()
-            while (task := service.claim_next(app, inspector="ines", station="bench")) is not None:
-                service.submit_label(
+            while (task := review.claim_next(app, inspector="ines", station="bench")) is not None:
+                review.submit_label(
                     app, inspection_id=task.inspection_id, inspector="ines", label=truth[task.inspection_id]
                 )
             print(f"label {len(truth)} items (claim + label)             {time.perf_counter() - t:7.1f} s")

@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from inspection import synth
+from inspection.vision import synth
 
 
 def _size(text: str) -> tuple[int, int]:

@@ -13,8 +13,8 @@ from typing import TypeVar
 
 import numpy as np
 
-from inspection.domain import Label, LabelledScore
-from inspection.thresholds import coverage_at_risk, suggest, sweep, what_if
+from inspection.core.domain import Label, LabelledScore
+from inspection.core.thresholds import coverage_at_risk, suggest, sweep, what_if
 
 T = TypeVar("T")
 

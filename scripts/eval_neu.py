@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from inspection.dataset import list_imagefolder
-from inspection.evaluate import evaluate
-from inspection.predictor import load_predictor
-from inspection.train import TrainConfig, choose_preprocess, train
+from inspection.vision.dataset import list_imagefolder
+from inspection.vision.evaluate import evaluate
+from inspection.vision.predictor import load_predictor
+from inspection.vision.train import TrainConfig, choose_preprocess, train
 
 
 def link_split(root: Path, examples: list, out: Path) -> None:

@@ -13,11 +13,11 @@ import json
 import time
 from pathlib import Path
 
-from inspection.artifact import update_metrics
-from inspection.evaluate import evaluate
-from inspection.predictor import load_predictor
-from inspection.synth import generate
-from inspection.train import TrainConfig, choose_preprocess, train
+from inspection.vision.artifact import update_metrics
+from inspection.vision.evaluate import evaluate
+from inspection.vision.predictor import load_predictor
+from inspection.vision.synth import generate
+from inspection.vision.train import TrainConfig, choose_preprocess, train
 
 
 def main() -> None:

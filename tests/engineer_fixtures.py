@@ -18,9 +18,10 @@ import cv2
 import numpy as np
 import pytest
 
-from inspection import service, store
+from inspection import store
 from inspection.config import Settings
-from inspection.service import Pipeline
+from inspection.services import ingest, review
+from inspection.services.context import Pipeline
 from tests.fakes import BrightnessScorer, FakeClock, Models
 
 TINY_CANVAS = (128, 64)
@@ -28,7 +29,7 @@ _CACHE: dict[str, Any] = {}
 
 
 def tiny_spec() -> Any:
-    from inspection.preprocess import PreprocessSpec
+    from inspection.vision.preprocess import PreprocessSpec
 
     return PreprocessSpec(mode="phone", canvas_h=TINY_CANVAS[0], canvas_w=TINY_CANVAS[1])
 
@@ -37,7 +38,7 @@ def tiny_spec() -> Any:
 def phone_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """48 generated 640x360 phone photos as an ImageFolder (scratch/, ok/, masks/)."""
     if "photos" not in _CACHE:
-        from inspection.synth import generate
+        from inspection.vision.synth import generate
 
         out = tmp_path_factory.mktemp("eng-photos") / "data"
         generate(out, count=48, seed=11, size=(640, 360), progress=False)
@@ -49,8 +50,8 @@ def phone_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def two_models(tmp_path_factory: pytest.TempPathFactory, phone_photos: Path) -> dict[str, Path]:
     """Two real artifacts, `model-a` and `model-b` (different seeds and data halves)."""
     if "models" not in _CACHE:
-        from inspection.synth import generate
-        from inspection.train import TrainConfig, train
+        from inspection.vision.synth import generate
+        from inspection.vision.train import TrainConfig, train
 
         root = tmp_path_factory.mktemp("eng-models")
         other = root / "data-b"
@@ -125,8 +126,8 @@ def photo_files(root: Path) -> list[tuple[Path, str]]:
 def label_queue(app: Pipeline, *, truth: dict[int, str], station: str, inspector: str = "ines") -> int:
     """Claim and label every queued item of `station` with its true label; returns how many."""
     n = 0
-    while (task := service.claim_next(app, inspector=inspector, station=station)) is not None:
-        service.submit_label(
+    while (task := review.claim_next(app, inspector=inspector, station=station)) is not None:
+        review.submit_label(
             app, inspection_id=task.inspection_id, inspector=inspector, label=truth[task.inspection_id]
         )
         n += 1
@@ -137,7 +138,7 @@ def ingest_labelled(app: Pipeline, files: list[tuple[bytes, str]], *, station: s
     """Ingest images under human_only and label them all: stored human labels for retraining."""
     truth = {}
     for data, label in files:
-        res = service.inspect(app, data=data, station=station, actor="test")
+        res = ingest.inspect(app, data=data, station=station, actor="test")
         truth[res.inspection.id] = label
     label_queue(app, truth=truth, station=station)
     return sorted(truth)

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import cv2
 import numpy as np
 
-from inspection.domain import Prediction, Region
-from inspection.scoring import Scored
+from inspection.core.domain import Prediction, Region
+from inspection.core.scoring import Scored
 
 
 class BrightnessScorer:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from inspection.preprocess import PreprocessSpec
-from inspection.synth import generate
-from inspection.train import TrainConfig, train
+from inspection.vision.preprocess import PreprocessSpec
+from inspection.vision.synth import generate
+from inspection.vision.train import TrainConfig, train
 
 TINY_SIZE = (640, 360)
 TINY_SPEC = PreprocessSpec(mode="phone", canvas_h=256, canvas_w=128)

@@ -25,9 +25,9 @@ from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from inspection.auth import COOKIE_NAME, Permission, User, login
 from inspection.config import Settings
-from inspection.service import Pipeline, ScorerFactory
+from inspection.services.accounts import COOKIE_NAME, Permission, User, login
+from inspection.services.context import Pipeline, ScorerFactory
 from ui import engineer, review
 from ui.assets import CSS, LOGIN_PAGE
 from ui.context import UiContext, cookie_from
@@ -232,7 +232,7 @@ class _Headers:
 
 
 def mount_ui(app: FastAPI, pipeline: Pipeline | None = None) -> FastAPI:
-    """Add login, media and both Gradio apps to the FastAPI app built by `inspection.api.create_app`."""
+    """Add login, media and both Gradio apps to the FastAPI app built by `inspection.api.app.create_app`."""
     pipe: Pipeline = pipeline or app.state.pipeline
     ctx = UiContext.create(pipe)
     media = MediaCache(pipe)
@@ -275,8 +275,8 @@ def mount_ui(app: FastAPI, pipeline: Pipeline | None = None) -> FastAPI:
 
 def create_web_app(settings: Settings, *, scorer_factory: ScorerFactory | None = None) -> FastAPI:
     """The whole server: HTTP API (stations), user API (people), login, both UI apps."""
-    from inspection import api_users
-    from inspection.api import create_app
+    from inspection.api import users as api_users
+    from inspection.api.app import create_app
 
     app = create_app(settings, scorer_factory=scorer_factory)
     api_users.install(app)

@@ -18,9 +18,9 @@ from typing import Any
 
 import gradio as gr
 
-from inspection.auth import COOKIE_NAME, AuthError, Permission, Sessions, User
 from inspection.config import Settings
-from inspection.service import Pipeline
+from inspection.services.accounts import COOKIE_NAME, AuthError, Permission, Sessions, User
+from inspection.services.context import Pipeline
 
 __all__ = ["Permission", "UiContext", "User", "cookie_from"]
 
@@ -65,7 +65,7 @@ class UiContext:
         """The user when allowed; raises gr.Error (shown as a message) otherwise. Call it first in
         every handler that reads engineer data or changes anything."""
         try:
-            from inspection.auth import require
+            from inspection.services.accounts import require
 
             return require(self.user(request), permission)
         except AuthError as exc:

@@ -21,9 +21,11 @@ import matplotlib
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
-from inspection import service, store, thresholds  # noqa: E402
-from inspection.domain import AutomationLevel, Label, LabelledScore, PolicyError  # noqa: E402
-from inspection.service import Pipeline  # noqa: E402
+from inspection import store  # noqa: E402
+from inspection.core import thresholds  # noqa: E402
+from inspection.core.domain import AutomationLevel, Label, LabelledScore, PolicyError  # noqa: E402
+from inspection.services import errors, events, policies, reports, review, validation
+from inspection.services.context import Pipeline  # noqa: E402
 from ui.context import Permission, UiContext  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,7 @@ def messages(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except gr.Error:
             raise
-        except (PolicyError, service.InputError, service.NotFound, service.QueueConflict) as exc:
+        except (PolicyError, errors.InputError, errors.NotFound, errors.QueueConflict) as exc:
             raise gr.Error(str(exc)) from None
         except Exception:
             log.exception("engineer screen: %s failed", getattr(fn, "__name__", "handler"))
@@ -69,14 +71,14 @@ def messages(fn: Callable[P, R]) -> Callable[P, R]:
 
 def stations(app: Pipeline) -> list[str]:
     """Configured stations plus stations that have items in the queue."""
-    names = {rec.policy.station for rec in service.list_policies(app)}
-    names.update(q.station for q in service.queue_depth(app))
+    names = {rec.policy.station for rec in policies.list_policies(app)}
+    names.update(q.station for q in review.queue_depth(app))
     return sorted(names)
 
 
 def labelled_history(app: Pipeline, *, station: str) -> list[tuple[float, str]]:
     """(model score, inspector label) of every live, non-audit label at this station."""
-    station = service.validate_station(station)
+    station = validation.validate_station(station)
     with app.read() as session:
         return store.scored_reviews(session, levels=[lv.value for lv in AutomationLevel], station=station)
 
@@ -192,7 +194,7 @@ def escape_curve(pairs: Sequence[Sequence[Any]], *, pass_below: float, reject_ab
 
 
 def policy_summary(app: Pipeline, station: str) -> str:
-    recs = service.list_policies(app, station=station)
+    recs = policies.list_policies(app, station=station)
     if not recs:
         return f"**{station}**: no policy yet (human_only by default: people decide every phone)."
     cur = recs[-1]
@@ -206,12 +208,12 @@ def policy_summary(app: Pipeline, station: str) -> str:
 
 def history_rows(app: Pipeline, station: str | None) -> tuple[list[list[Any]], list[list[Any]]]:
     """(policy versions, events), newest first."""
-    policies: list[list[Any]] = []
+    policy_rows: list[list[Any]] = []
     names = [station] if station else stations(app)
     for name in names:
-        for rec in service.list_policies(app, station=name):
+        for rec in policies.list_policies(app, station=name):
             p = rec.policy
-            policies.append(
+            policy_rows.append(
                 [
                     rec.created_at.strftime("%Y-%m-%d %H:%M:%S"),
                     p.station,
@@ -224,8 +226,8 @@ def history_rows(app: Pipeline, station: str | None) -> tuple[list[list[Any]], l
                     rec.reason,
                 ]
             )
-    policies.sort(key=lambda r: (r[0], r[2]), reverse=True)
-    events: list[list[Any]] = [
+    policy_rows.sort(key=lambda r: (r[0], r[2]), reverse=True)
+    event_rows: list[list[Any]] = [
         [
             e.at.strftime("%Y-%m-%d %H:%M:%S"),
             e.kind,
@@ -234,9 +236,9 @@ def history_rows(app: Pipeline, station: str | None) -> tuple[list[list[Any]], l
             e.inspection_id if e.inspection_id is not None else "",
             _detail(e.detail),
         ]
-        for e in service.list_events(app, station=station or None, limit=200)
+        for e in events.list_events(app, station=station or None, limit=200)
     ]
-    return policies, events
+    return policy_rows, event_rows
 
 
 def _detail(detail: dict[str, Any] | None) -> str:
@@ -251,7 +253,7 @@ def _detail(detail: dict[str, Any] | None) -> str:
     return text[:200]
 
 
-def audit_figure(report: service.AuditReport) -> Figure:
+def audit_figure(report: reports.AuditReport) -> Figure:
     fig = Figure(figsize=(6.4, 3.0), dpi=100, layout="constrained")
     ax = fig.add_subplot()
     names, rates, lows, highs = [], [], [], []
@@ -268,7 +270,7 @@ def audit_figure(report: service.AuditReport) -> Figure:
     return fig
 
 
-def shadow_figure(report: service.ShadowReport) -> Figure:
+def shadow_figure(report: reports.ShadowReport) -> Figure:
     fig = Figure(figsize=(4.6, 3.4), dpi=100, layout="constrained")
     ax = fig.add_subplot()
     grid = [[report.tn, report.fp], [report.fn, report.tp]]
@@ -371,8 +373,8 @@ def _policy_tab(ctx: UiContext) -> None:
         ctx.require(request, Permission.ENGINEER)
         if not name:
             return (gr.update(), gr.update(), gr.update(), gr.update(), "Pick or type a station.", [])
-        name = service.validate_station(name)
-        p = service.get_policy(app, station=name)
+        name = validation.validate_station(name)
+        p = policies.get_policy(app, station=name)
         pairs = [list(x) for x in labelled_history(app, station=name)]
         return (p.level.value, p.pass_below, p.reject_above, p.audit_rate, policy_summary(app, name), pairs)
 
@@ -410,9 +412,9 @@ def _policy_tab(ctx: UiContext) -> None:
         user = ctx.require(request, Permission.ENGINEER)
         if not (why or "").strip():
             raise gr.Error("Say why the policy changes (reason is required).")
-        new = service.set_policy(
+        new = policies.set_policy(
             app,
-            station=service.validate_station(name or ""),
+            station=validation.validate_station(name or ""),
             by=user.name,
             reason=why,
             level=lv,
@@ -499,8 +501,8 @@ def _reports_tab(ctx: UiContext) -> None:
     @messages
     def run(name: str | None, target: float, request: gr.Request) -> tuple[Any, ...]:
         ctx.require(request, Permission.ENGINEER)
-        st = None if not name or name == ALL else service.validate_station(name)
-        sh = service.shadow_report(app, station=st, max_escape=float(target or 0.002))
+        st = None if not name or name == ALL else validation.validate_station(name)
+        sh = reports.shadow_report(app, station=st, max_escape=float(target or 0.002))
         rows = [
             ["labelled items", sh.n],
             ["agreement", f"{_pct(sh.agreement)} ({_pct(sh.agreement_low)} – {_pct(sh.agreement_high)})"],
@@ -513,7 +515,7 @@ def _reports_tab(ctx: UiContext) -> None:
         sug = sh.suggestion
         if sug is not None and sug.ok:
             rows.append(["suggested partial thresholds", f"pass ≤ {sug.pass_below} · reject ≥ {sug.reject_above}"])
-        au = service.audit_report(app, station=st)
+        au = reports.audit_report(app, station=st)
         audit_rows = [
             [name_, est.events, est.trials, _pct(est.rate, 2), f"{_pct(est.low, 2)} – {_pct(est.high, 2)}"]
             for name_, est in (
@@ -574,7 +576,7 @@ def _history_tab(ctx: UiContext) -> None:
     @messages
     def run(name: str | None, request: gr.Request) -> tuple[list[list[Any]], list[list[Any]]]:
         ctx.require(request, Permission.ENGINEER)
-        st = None if not name or name == ALL else service.validate_station(name)
+        st = None if not name or name == ALL else validation.validate_station(name)
         return history_rows(app, st)
 
     refresh.click(run, [station], [policies, events])

@@ -16,7 +16,7 @@ from typing import Any
 
 import gradio as gr
 
-from inspection import export, service
+from inspection.services import errors, export, validation
 from ui.context import Permission, UiContext
 
 log = logging.getLogger(__name__)
@@ -69,14 +69,14 @@ def build(ctx: UiContext) -> None:
         user = ctx.require(request, Permission.ENGINEER)
         try:
             flt = export.ExportFilter(
-                station=service.validate_station(st) if st and st.strip() else None,
+                station=validation.validate_station(st) if st and st.strip() else None,
                 since=_when(s, "Since"),
                 until=_when(u, "Until"),
                 source=src,
                 model_version=mv.strip() or None if mv else None,
             )
             zpath, res = export.export_zip(app, fmt=f, flt=flt, work=work_dir(), actor=user.name)
-        except (export.ExportError, service.InputError) as exc:
+        except (export.ExportError, errors.InputError) as exc:
             raise gr.Error(str(exc)) from None
         except gr.Error:
             raise

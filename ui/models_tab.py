@@ -14,7 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import gradio as gr
 
-from inspection import deploy
+from inspection.services import deploy
 from ui.context import Permission, UiContext
 
 log = logging.getLogger(__name__)

@@ -20,9 +20,9 @@ from typing import Any
 
 import gradio as gr
 
-from inspection import service
-from inspection.auth import AuthError, Permission, require
-from inspection.service import ReviewTask
+from inspection.services import errors, review
+from inspection.services.accounts import AuthError, Permission, require
+from inspection.services.review import ReviewTask
 from ui.assets import SCRIPT, SKELETON
 from ui.context import UiContext
 from ui.media import MediaCache, MediaError
@@ -86,7 +86,7 @@ class ReviewActions:
         self.media = media
 
     def _stats(self, inspector: str) -> dict[str, int]:
-        s = service.inspector_stats(self.ctx.pipeline, inspector=inspector)
+        s = review.inspector_stats(self.ctx.pipeline, inspector=inspector)
         return {"queue": s.queue, "today": s.labelled_today, "hour": s.last_hour}
 
     def _reply(
@@ -99,39 +99,39 @@ class ReviewActions:
                 self.media.get(task.inspection_id, overlay=False)
             if task.show_model:
                 self.media.prerender(task.inspection_id, overlay=True)
-        for nxt in service.peek_queue(self.ctx.pipeline, inspector=inspector, limit=2):
+        for nxt in review.peek_queue(self.ctx.pipeline, inspector=inspector, limit=2):
             self.media.prerender(nxt, overlay=False)
             prefetch.append(image_url(nxt))
         item = task_view(task) if task is not None else None
         return Reply(item, self._stats(inspector), message, error, tuple(prefetch))
 
     def _next(self, inspector: str) -> ReviewTask | None:
-        return service.claim_next(self.ctx.pipeline, inspector=inspector)
+        return review.claim_next(self.ctx.pipeline, inspector=inspector)
 
     def act(self, inspector: str, action: str, inspection_id: int | None) -> Reply:
         app = self.ctx.pipeline
         if action in ("ok", "scratch"):
             if inspection_id is None:
                 return self._reply(inspector, self._next(inspector), error="no item on screen")
-            out = service.submit_label(app, inspection_id=inspection_id, inspector=inspector, label=action)
+            out = review.submit_label(app, inspection_id=inspection_id, inspector=inspector, label=action)
             msg = f"#{inspection_id} labelled {out.label.value.upper()}"
             return self._reply(inspector, self._next(inspector), msg)
         if action == "skip":
             if inspection_id is None:
                 return self._reply(inspector, self._next(inspector), error="no item on screen")
-            service.skip(app, inspection_id=inspection_id, inspector=inspector)
+            review.skip(app, inspection_id=inspection_id, inspector=inspector)
             return self._reply(inspector, self._next(inspector), f"#{inspection_id} skipped")
         if action == "undo":
-            task = service.undo_last(app, inspector=inspector)
+            task = review.undo_last(app, inspector=inspector)
             return self._reply(inspector, task, f"label of #{task.inspection_id} withdrawn: label it again")
         if action == "next":
             return self._reply(inspector, self._next(inspector))
-        raise service.InputError(f"unknown action {action!r}")
+        raise errors.InputError(f"unknown action {action!r}")
 
 
 def _problem(exc: Exception) -> str | None:
     """A message a person can act on for expected errors; None for bugs."""
-    if isinstance(exc, AuthError | service.QueueConflict | service.NotFound | service.InputError):
+    if isinstance(exc, AuthError | errors.QueueConflict | errors.NotFound | errors.InputError):
         return str(exc)
     return None
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from inspection import auth, service
 from inspection.config import Settings
+from inspection.services import accounts, context, ingest
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
@@ -40,7 +40,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 class Server:
     url: str
     settings: Settings
-    pipeline: service.Pipeline
+    pipeline: context.Pipeline
     images: list[Path]  # synthetic phone images not ingested yet (1920x1080)
 
 
@@ -56,9 +56,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     shipped = REPO / "models"
     if (shipped / "baseline" / "model.json").exists():
         return shipped, "baseline"
-    from inspection import synth
-    from inspection.preprocess import PreprocessSpec
-    from inspection.train import TrainConfig, train
+    from inspection.vision import synth
+    from inspection.vision.preprocess import PreprocessSpec
+    from inspection.vision.train import TrainConfig, train
 
     root = tmp_path_factory.mktemp("tiny-model")
     synth.generate(root / "data", count=20, seed=1, size=(640, 360), progress=False)
@@ -71,7 +71,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def server(tmp_path_factory: pytest.TempPathFactory, model_dir: tuple[Path, str]) -> Iterator[Server]:
     import uvicorn
 
-    from inspection import synth
+    from inspection.vision import synth
     from ui.app import create_web_app
 
     root = tmp_path_factory.mktemp("e2e")
@@ -80,9 +80,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, model_dir: tuple[Path, str]
     synth.generate(root / "phones", count=24, seed=99, size=(1920, 1080), progress=False)
     images = sorted((root / "phones").glob("*/*.jpg"))
     app = create_web_app(settings)
-    pipeline: service.Pipeline = app.state.pipeline
+    pipeline: context.Pipeline = app.state.pipeline
     for user, role in (("insp1", "inspector"), ("eng1", "engineer"), ("admin1", "admin")):
-        auth.add_user(pipeline, name=user, role=role, password=PASSWORD)
+        accounts.add_user(pipeline, name=user, role=role, password=PASSWORD)
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     srv = uvicorn.Server(config)
@@ -144,8 +144,8 @@ def shot(page: object, name: str) -> Path:
     return path
 
 
-def ingest(server: Server, station: str, image: Path) -> service.IngestResult:
-    return service.inspect(server.pipeline, data=image.read_bytes(), station=station, source_name=image.name)
+def ingest_file(server: Server, station: str, image: Path) -> ingest.IngestResult:
+    return ingest.inspect(server.pipeline, data=image.read_bytes(), station=station, source_name=image.name)
 
 
 def fresh_copy(path: Path, tmp: Path) -> Path:

@@ -9,8 +9,9 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
-from inspection import service, store
-from tests.e2e.conftest import PASSWORD, SCREENSHOTS, Server, ingest, login, shot
+from inspection import store
+from inspection.services import policies, tokens
+from tests.e2e.conftest import PASSWORD, SCREENSHOTS, Server, ingest_file, login, shot
 
 pytestmark = pytest.mark.e2e
 
@@ -71,11 +72,11 @@ def test_inspector_reviews_five_items_with_the_keyboard(server: Server, new_page
         "e2e-audit": {"level": "partial", "pass_below": 0.999, "reject_above": 1.0, "audit_rate": 1.0},
     }
     for station, values in plan.items():
-        service.set_policy(app, station=station, by="test", reason="e2e set-up", **values)  # type: ignore[arg-type]
+        policies.set_policy(app, station=station, by="test", reason="e2e set-up", **values)  # type: ignore[arg-type]
     stations = list(plan)
     expected_blind: dict[int, bool] = {}
     for i, image in enumerate(server.images[:7]):
-        res = ingest(server, stations[i % 3], image)
+        res = ingest_file(server, stations[i % 3], image)
         expected_blind[res.inspection.id] = stations[i % 3] != "e2e-assist"
 
     page = new_page()
@@ -167,14 +168,14 @@ def test_inspector_cannot_reach_engineer_actions(server: Server, new_page: Any) 
     with httpx.Client(base_url=server.url) as anon:
         assert anon.put("/api/v1/policies/e2e-assist", json=policy).status_code == 401
         assert anon.get("/review/config").status_code in (401, 403)
-    assert service.get_policy(server.pipeline, station="e2e-assist").level.value == "ai_assist"
+    assert policies.get_policy(server.pipeline, station="e2e-assist").level.value == "ai_assist"
 
 
 def test_engineer_sets_partial_and_next_http_image_follows_it(server: Server, new_page: Any) -> None:
     app = server.pipeline
     station = "e2e-policy"
-    service.set_policy(app, station=station, by="test", reason="start", level="human_only")
-    token = service.create_token(app, station=station, by="test")
+    policies.set_policy(app, station=station, by="test", reason="start", level="human_only")
+    token = tokens.create_token(app, station=station, by="test")
 
     page = new_page()
     login(page, server.url, "eng1", next_path="/engineer/")
@@ -198,10 +199,10 @@ def test_engineer_sets_partial_and_next_http_image_follows_it(server: Server, ne
     page.get_by_text(f"Saved {station} policy version 2").wait_for()
     shot(page, "engineer-policy-saved")
 
-    saved = service.get_policy(app, station=station)
+    saved = policies.get_policy(app, station=station)
     assert (saved.level.value, saved.version) == ("partial", 2)
     assert (saved.pass_below, saved.reject_above, saved.audit_rate) == (0.99, 0.995, 0.0)
-    assert service.list_policies(app, station=station)[-1].created_by == "eng1"
+    assert policies.list_policies(app, station=station)[-1].created_by == "eng1"
 
     image = server.images[10]
     with httpx.Client(base_url=server.url) as http:

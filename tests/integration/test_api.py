@@ -11,10 +11,12 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import col
 
-from inspection import api_users, service, store
-from inspection.api import create_app
-from inspection.auth import COOKIE_NAME, add_user, get_user
+from inspection import store
+from inspection.api import users as api_users
+from inspection.api.app import create_app
 from inspection.config import Settings
+from inspection.services import context, policies, tokens
+from inspection.services.accounts import COOKIE_NAME, add_user, get_user
 from tests.fakes import BrightnessScorer, Models, jpeg, level_for, png
 
 PW = "a-long-password"
@@ -30,20 +32,20 @@ def client(db_settings: Settings) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def ctx(client: TestClient) -> service.Pipeline:
+def ctx(client: TestClient) -> context.Pipeline:
     return client.app.state.pipeline  # type: ignore[attr-defined,no-any-return]
 
 
 @pytest.fixture
-def auth(ctx: service.Pipeline) -> dict[str, str]:
-    service.set_policy(
+def auth(ctx: context.Pipeline) -> dict[str, str]:
+    policies.set_policy(
         ctx, station="s1", by="eve", reason="t", level="partial", pass_below=0.1, reject_above=0.9
     )
-    return {"Authorization": f"Bearer {service.create_token(ctx, station='s1')}"}
+    return {"Authorization": f"Bearer {tokens.create_token(ctx, station='s1')}"}
 
 
 @pytest.fixture
-def people(ctx: service.Pipeline) -> None:
+def people(ctx: context.Pipeline) -> None:
     for name, role in (("ann", "inspector"), ("bob", "inspector"), ("eve", "engineer")):
         add_user(ctx, name=name, role=role, password=PW)
 
@@ -60,7 +62,7 @@ def login_cookie(client: TestClient, name: str) -> dict[str, str]:
     return {"Cookie": f"{COOKIE_NAME}={r.cookies[COOKIE_NAME]}"}
 
 
-def live_review(ctx: service.Pipeline, inspection_id: int) -> tuple[str, str] | None:
+def live_review(ctx: context.Pipeline, inspection_id: int) -> tuple[str, str] | None:
     with ctx.read() as s:
         review = store.active_review(s, inspection_id=inspection_id)
     return None if review is None else (review.inspector, review.label)
@@ -101,11 +103,11 @@ def test_missing_or_invalid_token_is_401(
 
 
 def test_token_of_another_station_is_refused(
-    client: TestClient, auth: dict[str, str], ctx: service.Pipeline
+    client: TestClient, auth: dict[str, str], ctx: context.Pipeline
 ) -> None:
     r = post(client, png(3), auth, station="s2")
     assert r.status_code == 403
-    other = {"Authorization": f"Bearer {service.create_token(ctx, station='s2')}"}
+    other = {"Authorization": f"Bearer {tokens.create_token(ctx, station='s2')}"}
     made = post(client, png(3), auth).json()
     assert client.get(f"/api/v1/inspections/{made['id']}", headers=other).status_code == 404
 
@@ -183,7 +185,7 @@ def test_idempotent_retry_returns_the_first_result(client: TestClient, auth: dic
 
 
 def test_review_queue_endpoints(
-    client: TestClient, auth: dict[str, str], ctx: service.Pipeline, people: None
+    client: TestClient, auth: dict[str, str], ctx: context.Pipeline, people: None
 ) -> None:
     made = post(client, png(level_for(0.5)), auth).json()
     ann, bob = basic("ann"), basic("bob")
@@ -221,7 +223,7 @@ def test_review_queue_endpoints(
 
 
 def test_a_session_cookie_works_like_basic_credentials(
-    client: TestClient, auth: dict[str, str], ctx: service.Pipeline, people: None
+    client: TestClient, auth: dict[str, str], ctx: context.Pipeline, people: None
 ) -> None:
     made = post(client, png(level_for(0.5)), auth).json()
     ann = login_cookie(client, "ann")
@@ -237,7 +239,7 @@ def test_a_session_cookie_works_like_basic_credentials(
 
 @pytest.mark.parametrize("credentials", ["basic", "cookie"])
 def test_nobody_can_label_under_another_name(
-    client: TestClient, auth: dict[str, str], ctx: service.Pipeline, people: None, credentials: str
+    client: TestClient, auth: dict[str, str], ctx: context.Pipeline, people: None, credentials: str
 ) -> None:
     first = post(client, png(level_for(0.5)), auth).json()["id"]
     second = post(client, png(level_for(0.45)), auth).json()["id"]
@@ -275,7 +277,7 @@ BAD_CREDENTIALS: list[tuple[str, dict[str, str]]] = [
 
 @pytest.mark.parametrize("headers", [h for _, h in BAD_CREDENTIALS], ids=[n for n, _ in BAD_CREDENTIALS])
 def test_queue_endpoints_without_valid_user_credentials_are_401(
-    client: TestClient, auth: dict[str, str], ctx: service.Pipeline, people: None, headers: dict[str, str]
+    client: TestClient, auth: dict[str, str], ctx: context.Pipeline, people: None, headers: dict[str, str]
 ) -> None:
     made = post(client, png(level_for(0.5)), auth).json()["id"]
     calls = [
@@ -291,7 +293,7 @@ def test_queue_endpoints_without_valid_user_credentials_are_401(
     assert live_review(ctx, made) is None
 
 
-def test_a_station_token_cannot_use_the_queue(client: TestClient, auth: dict[str, str], ctx: service.Pipeline) -> None:
+def test_a_station_token_cannot_use_the_queue(client: TestClient, auth: dict[str, str], ctx: context.Pipeline) -> None:
     made = post(client, png(level_for(0.5)), auth).json()["id"]
     assert client.post("/api/v1/queue/claim", json={"inspector": "ann"}, headers=auth).status_code == 401
     r = client.post(f"/api/v1/inspections/{made}/label", json={"inspector": "ann", "label": "ok"}, headers=auth)
@@ -312,14 +314,14 @@ ENGINEER_ACTIONS: list[tuple[str, str, dict[str, Any] | None]] = [
 
 @pytest.mark.parametrize("credentials", ["basic", "cookie"])
 def test_engineer_actions_are_refused_for_an_inspector(
-    client: TestClient, auth: dict[str, str], ctx: service.Pipeline, people: None, credentials: str
+    client: TestClient, auth: dict[str, str], ctx: context.Pipeline, people: None, credentials: str
 ) -> None:
     ann = basic("ann") if credentials == "basic" else login_cookie(client, "ann")
     for method, url, body in ENGINEER_ACTIONS:
         assert client.request(method, url, json=body, headers=ann).status_code == 403, (method, url)
         assert client.request(method, url, json=body).status_code == 401, (method, url)
         assert client.request(method, url, json=body, headers=auth).status_code == 401, (method, url)
-    assert service.get_policy(ctx, station="s1").level.value == "partial"
+    assert policies.get_policy(ctx, station="s1").level.value == "partial"
     assert get_user(ctx, name="mallory") is None
     # The same credentials do reach what an inspector may do, and an engineer may review too.
     assert client.get("/api/v1/me", headers=ann).json()["name"] == "ann"

@@ -10,8 +10,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from inspection import cli_engineer, service
+from inspection.cli import engineer as cli_engineer
 from inspection.config import Settings
+from inspection.services import ingest, policies
 from tests.engineer_fixtures import fake_model_dirs, fake_pipeline, label_queue, png_bytes
 from tests.fakes import BrightnessScorer, Models
 
@@ -28,11 +29,11 @@ def cli(db_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
     app = typer.Typer()
     cli_engineer.register(app, scorer_factory=lambda _s: Models({v: BrightnessScorer(v) for v in VERSIONS}))
     with fake_pipeline(db_settings, VERSIONS) as p:  # a little history: partial, some reviews
-        service.set_policy(
+        policies.set_policy(
             p, station="s1", by="erin", reason="t", level="partial", pass_below=0.2, reject_above=0.8, audit_rate=0.0
         )
         truth = {
-            service.inspect(p, data=png_bytes(lv, seed=i), station="s1").inspection.id: (
+            ingest.inspect(p, data=png_bytes(lv, seed=i), station="s1").inspection.id: (
                 "scratch" if lv > 128 else "ok"
             )
             for i, lv in enumerate([10, 120, 140, 250])

@@ -10,8 +10,8 @@ import cv2
 import pytest
 from typer.testing import CliRunner
 
-from inspection.cli import build_app
-from inspection.synth import render
+from inspection.cli.main import build_app
+from inspection.vision.synth import render
 from tests.bad_images import CASES, write_cases
 from tests.model_fixtures import TINY_SIZE
 

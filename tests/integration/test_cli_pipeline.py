@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from inspection import cli_pipeline
+from inspection.cli import pipeline as cli_pipeline
 from inspection.config import Settings
 from tests.fakes import BrightnessScorer, Models, level_for, png
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from inspection.cli import build_app
+from inspection.cli.main import build_app
 
 runner = CliRunner()
 

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from inspection import deploy, service, store
-from inspection.artifact import update_metrics
+from inspection import store
 from inspection.config import Settings
-from inspection.policy import audit_draw
-from inspection.service import Pipeline
-from inspection.stats import clopper_pearson_interval
+from inspection.core.policy import audit_draw
+from inspection.core.stats import clopper_pearson_interval
+from inspection.services import deploy, ingest, policies, tokens
+from inspection.services.context import Pipeline
+from inspection.vision.artifact import update_metrics
 from tests.engineer_fixtures import (  # noqa: F401  (pytest fixtures)
     deployment_events,
     eng_app,
@@ -28,7 +29,7 @@ from tests.engineer_fixtures import (  # noqa: F401  (pytest fixtures)
 
 
 def _partial(app: Pipeline, station: str = "s1") -> None:
-    service.set_policy(
+    policies.set_policy(
         app,
         station=station,
         by="erin",
@@ -50,7 +51,7 @@ def test_shadow_candidate_scores_every_item_and_is_never_used(eng_app: Pipeline)
     state = deploy.shadow(eng_app, version="v2", by="erin", reason="try v2 quietly")
     assert (state.production, state.candidate, state.mode) == ("v1", "v2", "shadow")
     for i in range(5):
-        res = service.inspect(eng_app, data=png_bytes(20 + 40 * i, seed=i), station="s1")
+        res = ingest.inspect(eng_app, data=png_bytes(20 + 40 * i, seed=i), station="s1")
         assert res.inspection.model_version == "v1"
         roles = {(p.role, p.model_version) for p in _predictions(eng_app, res.inspection.id)}
         assert roles == {("production", "v1"), ("shadow", "v2")}
@@ -61,13 +62,13 @@ def test_canary_share_matches_the_fraction_within_a_binomial_bound(eng_app: Pipe
     deploy.canary(eng_app, version="v2", fraction=0.3, by="erin", reason="canary 30 %")
     n, by_candidate = 300, 0
     for i in range(n):
-        res = service.inspect(eng_app, data=png_bytes(128, seed=i), station="s1")
+        res = ingest.inspect(eng_app, data=png_bytes(128, seed=i), station="s1")
         expected = audit_draw("canary:" + res.inspection.image_hash, seed=0) < 0.3
         assert (res.inspection.model_version == "v2") == expected  # chosen by image hash
         by_candidate += res.inspection.model_version == "v2"
     low, high = clopper_pearson_interval(by_candidate, n, confidence=0.999)
     assert low <= 0.3 <= high, by_candidate
-    again = service.inspect(eng_app, data=png_bytes(128, seed=0), station="s1")
+    again = ingest.inspect(eng_app, data=png_bytes(128, seed=0), station="s1")
     first = audit_draw("canary:" + again.inspection.image_hash, seed=0) < 0.3
     assert (again.inspection.model_version == "v2") == first  # a re-sent image meets the same model
 
@@ -144,7 +145,7 @@ def test_compare_reports_agreement_correlation_and_disagreements_with_image_link
     _partial(eng_app)
     deploy.shadow(eng_app, version="v3", by="erin")  # v3 scores 1 - brightness
     ids = [
-        service.inspect(eng_app, data=png_bytes(lv, seed=i), station="s1").inspection.id
+        ingest.inspect(eng_app, data=png_bytes(lv, seed=i), station="s1").inspection.id
         for i, lv in enumerate((10, 30, 120, 128, 200, 240))
     ]
     cmp = deploy.compare(eng_app, version="v3")
@@ -176,7 +177,7 @@ def test_running_service_applies_shadow_canary_promote_and_rollback_live(
     two_models: dict[str, Path],  # noqa: F811
     phone_photos: Path,  # noqa: F811
 ) -> None:
-    from inspection.api import create_app
+    from inspection.api.app import create_app
 
     settings = db_settings.model_copy(update={"default_model": "model-a"})
     install_models(settings, two_models)
@@ -186,7 +187,7 @@ def test_running_service_applies_shadow_canary_promote_and_rollback_live(
     with TestClient(create_app(settings)) as client, Pipeline.create(settings) as engineer:
         server: Pipeline = client.app.state.pipeline  # type: ignore[attr-defined]
         _partial(server)
-        token = service.create_token(server, station="s1")
+        token = tokens.create_token(server, station="s1")
 
         def post() -> dict[str, object]:
             i = next(counter)

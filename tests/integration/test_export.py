@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from inspection import export, service
-from inspection.export import ExportError, ExportFilter
-from inspection.service import Pipeline
+from inspection.services import context, export, ingest, policies
+from inspection.services.context import Pipeline
+from inspection.services.export import ExportError, ExportFilter
 from tests.engineer_fixtures import eng_app, label_queue, png_bytes  # noqa: F401  (pytest fixtures)
 
 LEVELS = [10, 240, 128] * 4  # auto pass, auto reject, review
@@ -22,16 +22,16 @@ LEVELS = [10, 240, 128] * 4  # auto pass, auto reject, review
 @pytest.fixture
 def stocked(eng_app: Pipeline) -> Pipeline:  # noqa: F811
     """12 items on s1 under partial with 50 % audits (+ 2 on s2), all people's work done."""
-    service.set_policy(
+    policies.set_policy(
         eng_app, station="s1", by="erin", reason="t", level="partial", pass_below=0.2, reject_above=0.8, audit_rate=0.5
     )
     truth: dict[int, str] = {}
     for i, lv in enumerate(LEVELS):
-        res = service.inspect(eng_app, data=png_bytes(lv, seed=i), station="s1")
+        res = ingest.inspect(eng_app, data=png_bytes(lv, seed=i), station="s1")
         truth[res.inspection.id] = "scratch" if lv >= 128 else "ok"
     label_queue(eng_app, truth=truth, station="s1")
     for i in range(2):  # human_only station: labelled by people only
-        res = service.inspect(eng_app, data=png_bytes(60, seed=100 + i), station="s2")
+        res = ingest.inspect(eng_app, data=png_bytes(60, seed=100 + i), station="s2")
         truth[res.inspection.id] = "ok"
     label_queue(eng_app, truth=truth, station="s2")
     return eng_app
@@ -83,7 +83,7 @@ def test_jsonl_filters_by_source_station_time_and_model_version(stocked: Pipelin
     assert {r["label"] for r in audit} <= {"ok", "scratch"}
     assert {r["station"] for r in rows("s", ExportFilter(station="s2"))} == {"s2"}
     assert rows("m", ExportFilter(model_version="nope")) == []
-    assert len(rows("t", ExportFilter(until=service._utcnow().replace(year=2000)))) == 0
+    assert len(rows("t", ExportFilter(until=context._utcnow().replace(year=2000)))) == 0
     regions = [r["regions"] for r in human if r["model_version"]]
     assert regions and regions[0] == [{"x": 1, "y": 2, "w": 3, "h": 4, "score": pytest.approx(128 / 255, abs=0.01)}]
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from inspection.artifact import load_artifact, read_meta
-from inspection.evaluate import evaluate
-from inspection.predictor import Predictor, load_predictor
-from inspection.synth import generate
-from inspection.thresholds import expected_calibration_error
-from inspection.train import TrainConfig, TrainingError, fit_temperature, sigmoid, train
+from inspection.core.thresholds import expected_calibration_error
+from inspection.vision.artifact import load_artifact, read_meta
+from inspection.vision.evaluate import evaluate
+from inspection.vision.predictor import Predictor, load_predictor
+from inspection.vision.synth import generate
+from inspection.vision.train import TrainConfig, TrainingError, fit_temperature, sigmoid, train
 from tests.model_fixtures import TINY_SIZE, TINY_SPEC
 
 pytestmark = pytest.mark.slow

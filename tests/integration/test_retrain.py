@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from inspection import deploy, retrain, store
+from inspection import store
 from inspection.config import Settings
-from inspection.service import Pipeline
+from inspection.services import deploy, retrain
+from inspection.services.context import Pipeline
 from tests.engineer_fixtures import (  # noqa: F401  (pytest fixtures)
     fake_pipeline,
     ingest_labelled,

@@ -7,10 +7,11 @@ import hashlib
 import pytest
 import sqlalchemy as sa
 
-from inspection import service, store
+from inspection import store
 from inspection.config import Settings
-from inspection.domain import DecidedBy, Label, PolicyError, RouteKind
-from inspection.stats import wilson_interval
+from inspection.core.domain import DecidedBy, Label, PolicyError, RouteKind
+from inspection.core.stats import wilson_interval
+from inspection.services import accounts, context, errors, events, ingest, policies, reports, review, tokens
 from tests.fakes import (
     BrightnessScorer,
     FakeClock,
@@ -29,9 +30,9 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def make(settings: Settings, clock: FakeClock, **scorers: object) -> service.Pipeline:
+def make(settings: Settings, clock: FakeClock, **scorers: object) -> context.Pipeline:
     models = Models(scorers or {"baseline": BrightnessScorer()})
-    return service.Pipeline.create(settings, scorer_factory=models, clock=clock)
+    return context.Pipeline.create(settings, scorer_factory=models, clock=clock)
 
 
 @pytest.fixture
@@ -41,26 +42,26 @@ def app(db_settings: Settings, clock: FakeClock):
     ctx.close()
 
 
-def partial(app: service.Pipeline, station: str = "s1", **kw: object) -> None:
+def partial(app: context.Pipeline, station: str = "s1", **kw: object) -> None:
     values: dict[str, object] = {
         "level": "partial",
         "pass_below": 0.1,
         "reject_above": 0.9,
         "audit_rate": 0.0,
     }
-    service.set_policy(app, station=station, by="eve", reason="test", **(values | kw))  # type: ignore[arg-type]
+    policies.set_policy(app, station=station, by="eve", reason="test", **(values | kw))  # type: ignore[arg-type]
 
 
-def count(app: service.Pipeline, table: type) -> int:
+def count(app: context.Pipeline, table: type) -> int:
     with app.read() as s:
         return int(s.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
 
 
 def test_unconfigured_station_is_human_only_and_stores_the_image_content_addressed(
-    app: service.Pipeline,
+    app: context.Pipeline,
 ) -> None:
     data = png(120)
-    out = service.inspect(app, data=data, station="s1", source_name="../../etc/passwd")
+    out = ingest.inspect(app, data=data, station="s1", source_name="../../etc/passwd")
     i = out.inspection
     assert out.created and out.problem is None
     assert (i.route, i.label, i.decided_by, i.score) == (RouteKind.REVIEW, None, None, None)
@@ -77,9 +78,9 @@ def test_unconfigured_station_is_human_only_and_stores_the_image_content_address
     assert not (app.settings.data_dir.parent / "etc").exists()
 
 
-def test_same_image_twice_is_stored_once_but_inspected_twice(app: service.Pipeline) -> None:
-    a = service.inspect(app, data=png(50), station="s1")
-    b = service.inspect(app, data=png(50), station="s1")
+def test_same_image_twice_is_stored_once_but_inspected_twice(app: context.Pipeline) -> None:
+    a = ingest.inspect(app, data=png(50), station="s1")
+    b = ingest.inspect(app, data=png(50), station="s1")
     assert a.inspection.id != b.inspection.id
     assert count(app, store.ImageRow) == 1 and count(app, store.InspectionRow) == 2
 
@@ -93,10 +94,10 @@ def test_same_image_twice_is_stored_once_but_inspected_twice(app: service.Pipeli
     ],
 )
 def test_partial_routes_by_thresholds_and_stores_what_decided(
-    app: service.Pipeline, score: float, route: RouteKind, label: Label | None
+    app: context.Pipeline, score: float, route: RouteKind, label: Label | None
 ) -> None:
     partial(app)
-    out = service.inspect(app, data=png(level_for(score)), station="s1").inspection
+    out = ingest.inspect(app, data=png(level_for(score)), station="s1").inspection
     assert out.route is route and out.label is label
     assert out.decided_by == (DecidedBy.MODEL if label else None)
     assert out.model_version == "fake-1" and out.policy_version == 1
@@ -110,31 +111,31 @@ def test_partial_routes_by_thresholds_and_stores_what_decided(
     assert pred.heatmap_path is not None and app.resolve(pred.heatmap_path).stat().st_size > 0
 
 
-def test_uncertain_item_shows_the_model_to_the_inspector(app: service.Pipeline) -> None:
+def test_uncertain_item_shows_the_model_to_the_inspector(app: context.Pipeline) -> None:
     partial(app)
-    service.inspect(app, data=png(level_for(0.5)), station="s1")
-    task = service.claim_next(app, inspector="ann")
+    ingest.inspect(app, data=png(level_for(0.5)), station="s1")
+    task = review.claim_next(app, inspector="ann")
     assert task is not None and task.show_model and task.score == pytest.approx(0.5, abs=0.003)
     assert task.heatmap_path is not None and task.heatmap_path.exists() and task.regions
 
 
 @pytest.mark.parametrize("level", ["human_only", "shadow", "ai_assist", "partial", "full"])
-def test_undecodable_image_goes_to_a_person_with_the_reason(app: service.Pipeline, level: str) -> None:
+def test_undecodable_image_goes_to_a_person_with_the_reason(app: context.Pipeline, level: str) -> None:
     partial(app, level=level)
-    out = service.inspect(app, data=b"%PDF-1.4 definitely not an image", station="s1")
+    out = ingest.inspect(app, data=b"%PDF-1.4 definitely not an image", station="s1")
     assert out.problem is not None and out.problem.kind == "unsupported"
     i = out.inspection
     assert i.route is RouteKind.REVIEW and i.label is None and i.decided_by is None
     assert "not a supported image type" in i.reason
-    task = service.claim_next(app, inspector="ann")
+    task = review.claim_next(app, inspector="ann")
     assert task is not None and task.inspection_id == i.id and task.error and "not a supported" in task.error
     # The bytes are kept (a person may want to see what arrived), under their hash, never as .pdf.
     assert task.image_path.suffix == ".bin" and task.image_path.exists()
 
 
-def test_truncated_image_is_recognised_but_unusable(app: service.Pipeline) -> None:
+def test_truncated_image_is_recognised_but_unusable(app: context.Pipeline) -> None:
     partial(app, level="full")
-    out = service.inspect(app, data=jpeg(200, 100)[:300], station="s1")
+    out = ingest.inspect(app, data=jpeg(200, 100)[:300], station="s1")
     assert out.problem is not None and out.problem.kind == "unusable"
     assert out.inspection.route is RouteKind.REVIEW and out.inspection.reason.startswith("fail-safe")
 
@@ -148,7 +149,7 @@ def test_model_failure_is_fail_safe(
 ) -> None:
     with make(db_settings, clock, baseline=scorer) as app:
         partial(app, level="full", audit_rate=1.0)
-        out = service.inspect(app, data=png(1), station="s1")
+        out = ingest.inspect(app, data=png(1), station="s1")
         i = out.inspection
         assert i.route is RouteKind.REVIEW and i.label is None and i.score is None
         assert why in i.reason
@@ -158,9 +159,9 @@ def test_model_failure_is_fail_safe(
 
 
 def test_missing_model_is_fail_safe(db_settings: Settings, clock: FakeClock) -> None:
-    with service.Pipeline.create(db_settings, scorer_factory=Models(), clock=clock) as app:
+    with context.Pipeline.create(db_settings, scorer_factory=Models(), clock=clock) as app:
         partial(app, level="full")
-        out = service.inspect(app, data=png(1), station="s1").inspection
+        out = ingest.inspect(app, data=png(1), station="s1").inspection
         assert out.route is RouteKind.REVIEW and "no model 'baseline'" in out.reason
 
 
@@ -168,50 +169,50 @@ def test_model_time_out_is_fail_safe(db_settings: Settings, clock: FakeClock) ->
     settings = db_settings.model_copy(update={"score_timeout_seconds": 0.2})
     with make(settings, clock, baseline=SlowScorer(2.0)) as app:
         partial(app, level="full")
-        out = service.inspect(app, data=png(1), station="s1").inspection
+        out = ingest.inspect(app, data=png(1), station="s1").inspection
         assert out.route is RouteKind.REVIEW and "time-out after 0.2 s" in out.reason
 
 
-def test_idempotent_retry_creates_nothing(app: service.Pipeline) -> None:
+def test_idempotent_retry_creates_nothing(app: context.Pipeline) -> None:
     partial(app)
-    first = service.inspect(app, data=png(3), station="s1", idempotency_key="cam1-0001")
+    first = ingest.inspect(app, data=png(3), station="s1", idempotency_key="cam1-0001")
     before = [
         count(app, t) for t in (store.InspectionRow, store.PredictionRow, store.EventRow, store.ImageRow)
     ]
-    again = service.inspect(app, data=png(3), station="s1", idempotency_key="cam1-0001")
+    again = ingest.inspect(app, data=png(3), station="s1", idempotency_key="cam1-0001")
     after = [
         count(app, t) for t in (store.InspectionRow, store.PredictionRow, store.EventRow, store.ImageRow)
     ]
     assert not again.created and again.inspection == first.inspection and before == after
-    with pytest.raises(service.IdempotencyConflict):
-        service.inspect(app, data=png(4), station="s1", idempotency_key="cam1-0001")
-    other = service.inspect(app, data=png(3), station="s2", idempotency_key="cam1-0001")
+    with pytest.raises(errors.IdempotencyConflict):
+        ingest.inspect(app, data=png(4), station="s1", idempotency_key="cam1-0001")
+    other = ingest.inspect(app, data=png(3), station="s2", idempotency_key="cam1-0001")
     assert other.created  # keys are per station
 
 
 def test_upload_over_the_limit_stores_nothing(db_settings: Settings, clock: FakeClock) -> None:
     with make(db_settings.model_copy(update={"max_upload_bytes": 100}), clock) as app:
-        with pytest.raises(service.UploadTooLarge, match="limit is 100 bytes"):
-            service.inspect(app, data=png(3, size=256), station="s1")
+        with pytest.raises(errors.UploadTooLarge, match="limit is 100 bytes"):
+            ingest.inspect(app, data=png(3, size=256), station="s1")
         assert count(app, store.InspectionRow) == 0
         assert not (app.settings.data_dir / "images").exists()
 
 
 @pytest.mark.parametrize("station", ["", "  ", "a b", "../x", "x" * 65])
-def test_bad_station_is_refused(app: service.Pipeline, station: str) -> None:
-    with pytest.raises(service.InputError, match="station"):
-        service.inspect(app, data=png(3), station=station)
+def test_bad_station_is_refused(app: context.Pipeline, station: str) -> None:
+    with pytest.raises(errors.InputError, match="station"):
+        ingest.inspect(app, data=png(3), station=station)
 
 
-def test_policy_is_versioned_with_who_why_and_old_values(app: service.Pipeline, clock: FakeClock) -> None:
-    assert service.get_policy(app, station="s1").level.value == "human_only"
-    service.set_policy(app, station="s1", by="eve", reason="pilot", level="shadow")
+def test_policy_is_versioned_with_who_why_and_old_values(app: context.Pipeline, clock: FakeClock) -> None:
+    assert policies.get_policy(app, station="s1").level.value == "human_only"
+    policies.set_policy(app, station="s1", by="eve", reason="pilot", level="shadow")
     clock.advance(60)
-    p = service.set_policy(
+    p = policies.set_policy(
         app, station="s1", by="max", reason="evidence", level="partial", pass_below=0.03, reject_above=0.97
     )
     assert (p.version, p.level.value, p.pass_below, p.audit_rate) == (2, "partial", 0.03, 0.02)
-    history = service.list_policies(app, station="s1")
+    history = policies.list_policies(app, station="s1")
     assert [h.policy.version for h in history] == [1, 2]
     assert history[1].created_by == "max" and history[1].reason == "evidence"
     assert history[1].old is not None and history[1].old["level"] == "shadow"
@@ -219,7 +220,7 @@ def test_policy_is_versioned_with_who_why_and_old_values(app: service.Pipeline, 
         (event,) = store.list_events(s, kind="policy.changed", limit=1)
     assert event.detail["old"]["level"] == "shadow" and event.detail["new"]["pass_below"] == 0.03
     # The decision records the policy version it was made under.
-    assert service.inspect(app, data=png(1), station="s1").inspection.policy_version == 2
+    assert ingest.inspect(app, data=png(1), station="s1").inspection.policy_version == 2
 
 
 @pytest.mark.parametrize(
@@ -236,58 +237,58 @@ def test_policy_is_versioned_with_who_why_and_old_values(app: service.Pipeline, 
     ],
 )
 def test_invalid_policy_is_refused_and_nothing_is_stored(
-    app: service.Pipeline, kw: dict[str, object], message: str
+    app: context.Pipeline, kw: dict[str, object], message: str
 ) -> None:
     args: dict[str, object] = {"station": "s1", "by": "eve", "reason": "r"} | kw
     with pytest.raises(PolicyError, match=message):
-        service.set_policy(app, **args)  # type: ignore[arg-type]
+        policies.set_policy(app, **args)  # type: ignore[arg-type]
     assert count(app, store.PolicyVersionRow) == 0
 
 
-def test_audit_samples_are_blind_and_feed_the_audit_report(app: service.Pipeline) -> None:
+def test_audit_samples_are_blind_and_feed_the_audit_report(app: context.Pipeline) -> None:
     partial(app, level="full", pass_below=0.1, audit_rate=1.0)  # every automatic decision audited
-    passed = [service.inspect(app, data=png(5, seed=i), station="s1").inspection for i in range(6)]
-    rejected = [service.inspect(app, data=png(200, seed=i), station="s1").inspection for i in range(4)]
+    passed = [ingest.inspect(app, data=png(5, seed=i), station="s1").inspection for i in range(6)]
+    rejected = [ingest.inspect(app, data=png(200, seed=i), station="s1").inspection for i in range(4)]
     assert all(i.route is RouteKind.AUTO_PASS and i.label is Label.OK for i in passed)
     assert all(i.route is RouteKind.AUTO_REJECT for i in rejected)
-    report = service.audit_report(app, station="s1")
+    report = reports.audit_report(app, station="s1")
     assert (report.audits, report.pending) == (0, 10)
     truth = {i.id: Label.OK for i in passed} | {i.id: Label.SCRATCH for i in rejected}
     truth[passed[0].id] = Label.SCRATCH  # one escape
     truth[rejected[0].id] = Label.OK  # one false reject
-    while (task := service.claim_next(app, inspector="auditor")) is not None:
+    while (task := review.claim_next(app, inspector="auditor")) is not None:
         assert task.audit and not task.show_model
         assert task.score is None and task.regions == () and task.reason == ""  # blind
-        service.submit_label(
+        review.submit_label(
             app, inspection_id=task.inspection_id, inspector="auditor", label=truth[task.inspection_id]
         )
-    report = service.audit_report(app, station="s1")
+    report = reports.audit_report(app, station="s1")
     assert (report.audits, report.pending) == (10, 0)
     assert (report.escape.events, report.escape.trials) == (1, 6)
     assert (report.false_reject.events, report.false_reject.trials) == (1, 4)
     assert (report.escape.low, report.escape.high) == pytest.approx(wilson_interval(1, 6))
     assert report.to_dict()["escape_rate"]["n"] == 6
     # The automatic decisions stay the model's.
-    assert service.get_inspection(app, inspection_id=passed[0].id).inspection.label is Label.OK
-    assert service.audit_report(app, station="other").audits == 0
+    assert ingest.get_inspection(app, inspection_id=passed[0].id).inspection.label is Label.OK
+    assert reports.audit_report(app, station="other").audits == 0
 
 
-def test_shadow_report_compares_hidden_model_with_inspectors(app: service.Pipeline) -> None:
+def test_shadow_report_compares_hidden_model_with_inspectors(app: context.Pipeline) -> None:
     partial(app, level="shadow")
     items = []
     for i in range(30):
         score = 0.02 if i < 20 else 0.97
         items.append(
-            (service.inspect(app, data=png(level_for(score), seed=i), station="s1").inspection, score)
+            (ingest.inspect(app, data=png(level_for(score), seed=i), station="s1").inspection, score)
         )
     for inspection, score in items:
-        task = service.claim_next(app, inspector="ann")
+        task = review.claim_next(app, inspector="ann")
         assert task is not None and not task.show_model and task.score is None  # shadow is hidden
         truth = "scratch" if score > 0.5 else "ok"
         if inspection.id == items[0][0].id:
             truth = "scratch"  # the model missed one
-        service.submit_label(app, inspection_id=task.inspection_id, inspector="ann", label=truth)
-    r = service.shadow_report(app, station="s1")
+        review.submit_label(app, inspection_id=task.inspection_id, inspector="ann", label=truth)
+    r = reports.shadow_report(app, station="s1")
     assert (r.n, r.tp, r.fp, r.tn, r.fn) == (30, 10, 0, 19, 1)
     assert r.agreement == pytest.approx(29 / 30) and r.agreement_low < r.agreement < r.agreement_high
     assert r.suggestion is not None and not r.suggestion.ok
@@ -296,7 +297,7 @@ def test_shadow_report_compares_hidden_model_with_inspectors(app: service.Pipeli
     assert d["confusion"] == {"tp": 10, "fp": 0, "tn": 19, "fn": 1} and d["summary"] == r.summary
 
 
-def test_shadow_report_suggests_thresholds_when_evidence_suffices(app: service.Pipeline) -> None:
+def test_shadow_report_suggests_thresholds_when_evidence_suffices(app: context.Pipeline) -> None:
     partial(app, level="ai_assist")
     with app.write() as s:  # labelled history straight into the store, one transaction: fast
         for i in range(1600):
@@ -325,7 +326,7 @@ def test_shadow_report_suggests_thresholds_when_evidence_suffices(app: service.P
                 inspection_id=row.id or 0, inspector="ann", label="ok" if score < 0.5 else "scratch",
                 created_at=app.clock(),
             ))  # fmt: skip
-    r = service.shadow_report(app, station="s1", max_escape=0.005)
+    r = reports.shadow_report(app, station="s1", max_escape=0.005)
     assert r.n == 1600 and r.agreement == 1.0
     assert r.suggestion is not None and r.suggestion.ok
     assert r.summary.startswith("partial with pass_below") and "would have automated 100 %" in r.summary
@@ -345,7 +346,7 @@ def test_shadow_candidate_is_scored_but_never_decides(db_settings: Settings, clo
                     actor="eve",
                 ),
             )
-        out = service.inspect(app, data=png(1), station="s1").inspection
+        out = ingest.inspect(app, data=png(1), station="s1").inspection
         assert (
             out.route is RouteKind.AUTO_PASS and out.model_version == "prod-1"
         )  # broken candidate: no effect
@@ -368,66 +369,66 @@ def test_canary_decides_a_deterministic_share(db_settings: Settings, clock: Fake
                 ),
             )  # fmt: skip
         versions = [
-            service.inspect(app, data=png(1, seed=i), station="s1").inspection.model_version
+            ingest.inspect(app, data=png(1, seed=i), station="s1").inspection.model_version
             for i in range(40)
         ]
         assert set(versions) == {"prod-1", "cand-2"}
         again = [
-            service.inspect(app, data=png(1, seed=i), station="s1").inspection.model_version
+            ingest.inspect(app, data=png(1, seed=i), station="s1").inspection.model_version
             for i in range(40)
         ]
         assert again == versions  # the same image always meets the same model
 
 
-def test_tokens_are_stored_as_hashes_only(app: service.Pipeline) -> None:
-    token = service.create_token(app, station="s1", by="eve")
-    assert service.authenticate_token(app, token=token) == "s1"
-    assert service.authenticate_token(app, token=token + "x") is None
-    assert service.authenticate_token(app, token="") is None
+def test_tokens_are_stored_as_hashes_only(app: context.Pipeline) -> None:
+    token = tokens.create_token(app, station="s1", by="eve")
+    assert tokens.authenticate_token(app, token=token) == "s1"
+    assert tokens.authenticate_token(app, token=token + "x") is None
+    assert tokens.authenticate_token(app, token="") is None
     with app.read() as s:
         (row,) = store.list_tokens(s)
     assert token not in row.token_hash and row.token_hash == hashlib.sha256(token.encode()).hexdigest()
     with app.write() as s:
         store.revoke_token(s, token_id=row.id or 0, now=app.clock())
-    assert service.authenticate_token(app, token=token) is None
+    assert tokens.authenticate_token(app, token=token) is None
 
 
-def test_users_have_argon2_passwords(app: service.Pipeline) -> None:
-    service.create_user(app, name="ann", role="inspector", password="correct horse")
-    assert service.verify_user(app, name="ann", password="correct horse") is not None
-    assert service.verify_user(app, name="ann", password="wrong password") is None
-    with pytest.raises(service.InputError, match="already exists"):
-        service.create_user(app, name="ann", role="engineer", password="another one")
+def test_users_have_argon2_passwords(app: context.Pipeline) -> None:
+    accounts.create_user(app, name="ann", role="inspector", password="correct horse")
+    assert accounts.verify_user(app, name="ann", password="correct horse") is not None
+    assert accounts.verify_user(app, name="ann", password="wrong password") is None
+    with pytest.raises(errors.InputError, match="already exists"):
+        accounts.create_user(app, name="ann", role="engineer", password="another one")
 
 
-def test_list_events_newest_first_filtered_by_station_and_kind(app: service.Pipeline, clock: FakeClock) -> None:
+def test_list_events_newest_first_filtered_by_station_and_kind(app: context.Pipeline, clock: FakeClock) -> None:
     partial(app)
     partial(app, station="s2")
     clock.advance(60)
-    i = service.inspect(app, data=png(level_for(0.5)), station="s1").inspection
-    events = service.list_events(app)
-    assert [(e.kind, e.station) for e in events] == [
+    i = ingest.inspect(app, data=png(level_for(0.5)), station="s1").inspection
+    logged = events.list_events(app)
+    assert [(e.kind, e.station) for e in logged] == [
         ("inspection.created", "s1"), ("policy.changed", "s2"), ("policy.changed", "s1"),
     ]  # fmt: skip
-    newest = events[0]
+    newest = logged[0]
     assert newest.inspection_id == i.id and newest.at == clock.now and newest.at.tzinfo is not None
-    assert [e.kind for e in service.list_events(app, station="s2")] == ["policy.changed"]
-    (changed,) = service.list_events(app, station="s1", kind="policy.changed")
+    assert [e.kind for e in events.list_events(app, station="s2")] == ["policy.changed"]
+    (changed,) = events.list_events(app, station="s1", kind="policy.changed")
     assert changed.actor == "eve" and changed.detail["new"]["level"] == "partial"
-    assert len(service.list_events(app, limit=1)) == 1
-    assert service.list_events(app, station="nowhere") == []
-    with pytest.raises(service.InputError, match="station"):
-        service.list_events(app, station="../x")
-    with pytest.raises(service.InputError, match="limit"):
-        service.list_events(app, limit=0)
+    assert len(events.list_events(app, limit=1)) == 1
+    assert events.list_events(app, station="nowhere") == []
+    with pytest.raises(errors.InputError, match="station"):
+        events.list_events(app, station="../x")
+    with pytest.raises(errors.InputError, match="limit"):
+        events.list_events(app, limit=0)
 
 
-def test_every_state_change_writes_an_event(app: service.Pipeline) -> None:
+def test_every_state_change_writes_an_event(app: context.Pipeline) -> None:
     partial(app)
-    i = service.inspect(app, data=png(level_for(0.5)), station="s1").inspection
-    service.claim_next(app, inspector="ann")
-    service.submit_label(app, inspection_id=i.id, inspector="ann", label="ok")
-    service.undo_last(app, inspector="ann")
+    i = ingest.inspect(app, data=png(level_for(0.5)), station="s1").inspection
+    review.claim_next(app, inspector="ann")
+    review.submit_label(app, inspection_id=i.id, inspector="ann", label="ok")
+    review.undo_last(app, inspector="ann")
     with app.read() as s:
         kinds = [e.kind for e in reversed(store.list_events(s))]
     assert kinds == [

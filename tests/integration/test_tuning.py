@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from inspection import store, thresholds, tuning
+from inspection import store
 from inspection.config import Settings
-from inspection.service import Pipeline
+from inspection.core import thresholds
+from inspection.services import tuning
+from inspection.services.context import Pipeline
 from tests.engineer_fixtures import fake_pipeline
 
 NOW = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)

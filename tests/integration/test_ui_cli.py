@@ -8,9 +8,9 @@ import stat
 import pytest
 from typer.testing import CliRunner
 
-from inspection import auth, demo, service
-from inspection.cli import build_app
+from inspection.cli.main import build_app
 from inspection.config import Settings
+from inspection.services import accounts, context, demo
 
 
 @pytest.fixture
@@ -28,9 +28,9 @@ def test_users_add_reads_the_password_from_stdin_and_list_never_prints_it(env: S
     listed = runner.invoke(app, ["users", "list"])
     assert listed.exit_code == 0 and "eve" in listed.output and "engineer" in listed.output
     assert "s3cret-pass" not in listed.output
-    with service.Pipeline.create(env) as pipe:
-        assert auth.login(pipe, name="eve", password="s3cret-pass") == auth.User("eve", auth.Role.ENGINEER)
-        assert auth.login(pipe, name="eve", password="wrong") is None
+    with context.Pipeline.create(env) as pipe:
+        assert accounts.login(pipe, name="eve", password="s3cret-pass") == accounts.User("eve", accounts.Role.ENGINEER)
+        assert accounts.login(pipe, name="eve", password="wrong") is None
     again = runner.invoke(app, ["users", "add", "eve", "--role", "engineer", "--password-stdin"], input="x" * 9)
     assert again.exit_code == 2 and "already exists" in again.output
     bad = runner.invoke(app, ["users", "add", "bob", "--role", "boss", "--password-stdin"], input="long-enough\n")
@@ -38,8 +38,8 @@ def test_users_add_reads_the_password_from_stdin_and_list_never_prints_it(env: S
 
 
 def test_demo_users_get_random_passwords_remembered_privately(env: Settings) -> None:
-    with service.Pipeline.create(env) as pipe:
-        assert auth.list_users(pipe) == []  # a production start has no users at all
+    with context.Pipeline.create(env) as pipe:
+        assert accounts.list_users(pipe) == []  # a production start has no users at all
         first = demo.ensure_users(pipe)
         again = demo.ensure_users(pipe)
         assert first == again and set(first) == {"inspector", "engineer", "admin"}
@@ -48,4 +48,4 @@ def test_demo_users_get_random_passwords_remembered_privately(env: Settings) -> 
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert json.loads(path.read_text()) == first
         for name, role in demo.DEMO_USERS:
-            assert auth.login(pipe, name=name, password=first[name]) == auth.User(name, role)
+            assert accounts.login(pipe, name=name, password=first[name]) == accounts.User(name, role)

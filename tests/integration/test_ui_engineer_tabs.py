@@ -9,7 +9,7 @@ import gradio as gr
 import pytest
 
 from inspection.config import Settings
-from inspection.service import Pipeline
+from inspection.services.context import Pipeline
 from tests.engineer_fixtures import fake_pipeline
 from ui import export_tab, models_tab
 from ui.context import UiContext
@@ -40,7 +40,7 @@ def test_tab_builds_and_its_handlers_refuse_a_request_without_an_engineer(tab: A
 
 
 def test_models_state_text_names_production_and_candidate(ctx: UiContext) -> None:
-    from inspection import deploy
+    from inspection.services import deploy
 
     app: Pipeline = ctx.pipeline
     deploy.canary(app, version="v2", fraction=0.2, by="erin", reason="try")

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from inspection import auth, service, store
-from inspection.auth import COOKIE_NAME, Sessions
+from inspection import store
 from inspection.config import Settings
+from inspection.services import accounts, context, ingest, policies
+from inspection.services.accounts import COOKIE_NAME, Sessions
 from tests.fakes import BrightnessScorer, Models, level_for, png
 from ui.app import create_web_app
 from ui.media import MediaError
@@ -25,14 +26,14 @@ PW = "a-long-password"
 def web(settings: Settings) -> Iterator[TestClient]:
     settings.default_model = "fake"
     app = create_web_app(settings, scorer_factory=Models({"fake": BrightnessScorer("fake-1")}))
-    pipe: service.Pipeline = app.state.pipeline
+    pipe: context.Pipeline = app.state.pipeline
     for name, role in (("ann", "inspector"), ("eve", "engineer"), ("root", "admin")):
-        auth.add_user(pipe, name=name, role=role, password=PW)
+        accounts.add_user(pipe, name=name, role=role, password=PW)
     with TestClient(app, follow_redirects=False) as client:
         yield client
 
 
-def _pipe(client: TestClient) -> service.Pipeline:
+def _pipe(client: TestClient) -> context.Pipeline:
     return client.app.state.pipeline  # type: ignore[attr-defined,no-any-return]
 
 
@@ -69,7 +70,7 @@ def test_user_api_enforces_roles(web: TestClient) -> None:
     _login(web, "eve")
     r = web.put("/api/v1/policies/s1", json=policy)
     assert r.status_code == 200 and r.json()["version"] == 1
-    assert service.list_policies(_pipe(web), station="s1")[-1].created_by == "eve"
+    assert policies.list_policies(_pipe(web), station="s1")[-1].created_by == "eve"
     assert web.put("/api/v1/policies/s1", json={**policy, "pass_below": 0.9}).status_code == 422
     assert web.get("/api/v1/reports/shadow?station=s1").status_code == 200
     assert web.get("/engineer/config").status_code == 200
@@ -83,14 +84,14 @@ def test_user_api_enforces_roles(web: TestClient) -> None:
         headers={"Authorization": f"Basic {basic}"},
     )
     assert r.status_code == 201
-    assert auth.get_user(_pipe(web), name="newbie") is not None
+    assert accounts.get_user(_pipe(web), name="newbie") is not None
 
 
 def test_session_cookie_cannot_be_forged_and_dies_with_the_account(web: TestClient) -> None:
     pipe = _pipe(web)
     sessions = Sessions(pipe)
-    cookie = sessions.issue(auth.User("ann", auth.Role.INSPECTOR))
-    assert sessions.user(cookie) == auth.User("ann", auth.Role.INSPECTOR)
+    cookie = sessions.issue(accounts.User("ann", accounts.Role.INSPECTOR))
+    assert sessions.user(cookie) == accounts.User("ann", accounts.Role.INSPECTOR)
     body, _, sig = cookie.rpartition(".")
     forged = base64.urlsafe_b64encode(b"eve|9999999999|x").decode().rstrip("=") + "." + sig
     assert sessions.user(forged) is None
@@ -106,11 +107,11 @@ def test_session_cookie_cannot_be_forged_and_dies_with_the_account(web: TestClie
 
 def test_review_actions_label_skip_undo_and_blind_items(web: TestClient) -> None:
     pipe = _pipe(web)
-    service.set_policy(pipe, station="assist", by="t", reason="t", level="ai_assist")
-    service.set_policy(pipe, station="blind", by="t", reason="t", level="shadow")
-    a = service.inspect(pipe, data=png(level_for(0.4), seed=1), station="assist").inspection.id
-    b = service.inspect(pipe, data=png(level_for(0.6), seed=2), station="blind").inspection.id
-    c = service.inspect(pipe, data=png(level_for(0.7), seed=3), station="assist").inspection.id
+    policies.set_policy(pipe, station="assist", by="t", reason="t", level="ai_assist")
+    policies.set_policy(pipe, station="blind", by="t", reason="t", level="shadow")
+    a = ingest.inspect(pipe, data=png(level_for(0.4), seed=1), station="assist").inspection.id
+    b = ingest.inspect(pipe, data=png(level_for(0.6), seed=2), station="blind").inspection.id
+    c = ingest.inspect(pipe, data=png(level_for(0.7), seed=3), station="assist").inspection.id
     media = web.app.state.media  # type: ignore[attr-defined]
     actions = ReviewActions(web.app.state.ui_context, media)  # type: ignore[attr-defined]
 
@@ -133,13 +134,13 @@ def test_review_actions_label_skip_undo_and_blind_items(web: TestClient) -> None
     assert undo["item"]["id"] == a  # the label of a is withdrawn and a comes back
     again = actions.act("ann", "scratch", a).to_dict()
     assert again["item"]["id"] == c and again["stats"]["today"] == 1
-    assert service.get_inspection(pipe, inspection_id=a).inspection.label == "scratch"
+    assert ingest.get_inspection(pipe, inspection_id=a).inspection.label == "scratch"
 
 
 def test_media_route_needs_a_login_and_refuses_blind_overlays(web: TestClient) -> None:
     pipe = _pipe(web)
-    service.set_policy(pipe, station="blind", by="t", reason="t", level="shadow")
-    b = service.inspect(pipe, data=png(120, seed=5), station="blind").inspection.id
+    policies.set_policy(pipe, station="blind", by="t", reason="t", level="shadow")
+    b = ingest.inspect(pipe, data=png(120, seed=5), station="blind").inspection.id
     assert web.get(f"/media/review/{b}.jpg").status_code == 401
     _login(web, "ann")
     r = web.get(f"/media/review/{b}.jpg")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from inspection.auth import AuthError, Permission, User, require
-from inspection.domain import Role
+from inspection.core.domain import Role
+from inspection.services.accounts import AuthError, Permission, User, require
 
 
 @pytest.mark.parametrize(

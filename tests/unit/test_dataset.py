@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from inspection.dataset import DatasetError, Example, list_imagefolder, stratified_split, truth_mask
+from inspection.vision.dataset import DatasetError, Example, list_imagefolder, stratified_split, truth_mask
 
 VOC = """<annotation><object><name>scratches</name><bndbox>
 <xmin>10</xmin><ymin>20</ymin><xmax>30</xmax><ymax>60</ymax></bndbox></object></annotation>"""

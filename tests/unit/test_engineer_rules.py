@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from inspection.deploy import DeployError, previous_production, validate_version, worse_than_production
-from inspection.export import ExportError, ExportFilter
-from inspection.retrain import LabelledItem, NotEnoughLabels, check_enough, snapshot_hash
-from inspection.tuning import audit_weight
+from inspection.services.deploy import DeployError, previous_production, validate_version, worse_than_production
+from inspection.services.export import ExportError, ExportFilter
+from inspection.services.retrain import LabelledItem, NotEnoughLabels, check_enough, snapshot_hash
+from inspection.services.tuning import audit_weight
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inspection.images import (
+from inspection.vision.images import (
     ImageError,
     decode_image,
     image_metrics,

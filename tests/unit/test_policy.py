@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from inspection.domain import AutomationLevel, Label, Policy, PolicyError, Prediction, RouteKind
-from inspection.policy import audit_draw, route
+from inspection.core.domain import AutomationLevel, Label, Policy, PolicyError, Prediction, RouteKind
+from inspection.core.policy import audit_draw, route
 
 L = AutomationLevel
 PASS, REJECT, REVIEW = RouteKind.AUTO_PASS, RouteKind.AUTO_REJECT, RouteKind.REVIEW

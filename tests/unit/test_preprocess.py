@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from inspection.preprocess import (
+from inspection.vision.preprocess import (
     PreprocessError,
     PreprocessSpec,
     heatmap_to_frame,
@@ -15,7 +15,7 @@ from inspection.preprocess import (
     regions_from_heatmap,
     warp,
 )
-from inspection.synth import render
+from inspection.vision.synth import render
 
 
 @pytest.mark.parametrize("index", range(6))

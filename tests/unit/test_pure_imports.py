@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-PURE = ["inspection.domain", "inspection.policy", "inspection.thresholds", "inspection.stats"]
+PURE = ["inspection.core.domain", "inspection.core.policy", "inspection.core.thresholds", "inspection.core.stats"]
 FORBIDDEN = ["torch", "torchvision", "sqlmodel", "sqlalchemy", "gradio", "cv2", "fastapi"]
 
 

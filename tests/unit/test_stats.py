@@ -1,4 +1,4 @@
-"""inspection.stats: intervals against published values, agreement, drift statistics."""
+"""inspection.core.stats: intervals against published values, agreement, drift statistics."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from inspection.domain import AuditEstimate, Label
-from inspection.stats import (
+from inspection.core.domain import AuditEstimate, Label
+from inspection.core.stats import (
     beta_ppf,
     betainc,
     clopper_pearson_interval,

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from inspection import synth
+from inspection.vision import synth
 
 SMALL = (320, 180)
 

@@ -1,4 +1,4 @@
-"""inspection.thresholds: what-if replay, sweeps, suggestions and score-quality curves."""
+"""inspection.core.thresholds: what-if replay, sweeps, suggestions and score-quality curves."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from inspection.domain import Label, LabelledScore
-from inspection.stats import one_sided_upper
-from inspection.thresholds import (
+from inspection.core.domain import Label, LabelledScore
+from inspection.core.stats import one_sided_upper
+from inspection.core.thresholds import (
     auroc,
     average_precision,
     candidate_thresholds,

@@ -1,0 +1,132 @@
+"""Model commands: train, evaluate, predict. Thin: parse, call one function, format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+
+def fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg="red")
+    return typer.Exit(2)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_cmd)
+    app.command("evaluate")(evaluate_cmd)
+    app.command("predict")(predict_cmd)
+
+
+def train_cmd(
+    data: Path = typer.Argument(..., help="ImageFolder: one folder per class"),
+    out: Path = typer.Option(..., "--out", help="model artifact directory to write"),
+    epochs: int = typer.Option(12, min=1),
+    positive: str = typer.Option("scratch", help="name of the positive class folder"),
+    seed: int = typer.Option(0),
+    mode: str = typer.Option("auto", help="preprocessing: auto | phone | resize"),
+    canvas: str = typer.Option("", help="network input HxW, e.g. 512x240 (default by mode)"),
+    flip_augment: bool = typer.Option(False, help="also train on mirrored images"),
+    version: str = typer.Option("", help="model version (default: <out name>-<timestamp>)"),
+) -> None:
+    """Train a scratch model on an ImageFolder and write a model artifact."""
+    from inspection.vision.dataset import DatasetError
+    from inspection.vision.train import TrainConfig, TrainingError, choose_preprocess, train
+
+    try:
+        spec = choose_preprocess(data, positive=positive, mode=mode, canvas=canvas)
+        config = TrainConfig(epochs=epochs, seed=seed, flip_augment=flip_augment, preprocess=spec)
+        report = train(data, out, positive=positive, config=config, version=version or None, log=typer.echo)
+    except (DatasetError, TrainingError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    typer.echo(
+        f"wrote {report.out} (version {report.version}): {report.n_train} train / {report.n_val} val images, "
+        f"{report.epochs_run} epochs in {report.seconds:.0f} s; val AUROC {report.val_auroc:.4f}; "
+        f"ECE {report.ece_before:.4f} -> {report.ece_after:.4f} after temperature {report.temperature:.3f}"
+    )
+    if report.errors:
+        typer.echo(f"{len(report.errors)} file(s) could not be used (listed above)")
+
+
+def evaluate_cmd(
+    model_dir: Path = typer.Argument(...),
+    data: Path = typer.Argument(..., help="ImageFolder (optional masks/ or annotations/ for pointing game)"),
+    positive: str = typer.Option("scratch"),
+    as_json: bool = typer.Option(False, "--json"),
+    threads: int = typer.Option(2),
+) -> None:
+    """Evaluate a model artifact on labelled images."""
+    from inspection.vision.artifact import ArtifactError
+    from inspection.vision.dataset import DatasetError
+    from inspection.vision.evaluate import evaluate
+    from inspection.vision.predictor import load_predictor
+
+    try:
+        report = evaluate(load_predictor(model_dir, threads=threads), data, positive=positive)
+    except (ArtifactError, DatasetError) as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    for err in report["errors"]:
+        typer.echo(f"error: {err}", err=True)
+    for key, value in report.items():
+        if key != "errors":
+            typer.echo(f"{key:>20}: {value}")
+
+
+def predict_cmd(
+    model_dir: Path = typer.Argument(...),
+    images: list[Path] = typer.Argument(...),
+    as_json: bool = typer.Option(False, "--json"),
+    overlay: Path | None = typer.Option(None, "--overlay", help="write overlay PNGs here"),
+    threads: int = typer.Option(2),
+) -> None:
+    """Score images: probability of a scratch, label and highlighted regions. Exit code 1 if any file
+    could not be judged (the others are still scored)."""
+    from inspection.vision.artifact import ArtifactError
+    from inspection.vision.predictor import load_predictor
+
+    try:
+        predictor = load_predictor(model_dir, threads=threads)
+    except ArtifactError as exc:
+        raise fail(str(exc)) from None
+    failures = 0
+    for path, scored in zip(images, predictor.score_files(images), strict=True):
+        pred = scored.prediction
+        row: dict[str, Any] = {"file": str(path), "model_version": pred.model_version}
+        if pred.valid and pred.score is not None:
+            row |= {"score": round(pred.score, 5), "label": "scratch" if pred.score >= 0.5 else "ok",
+                    "regions": [vars(r) for r in pred.regions]}
+            if overlay is not None:
+                row["overlay"] = str(write_overlay(path, scored, overlay))
+        else:
+            failures += 1
+            row["error"] = pred.error
+        if as_json:
+            typer.echo(json.dumps(row))
+        elif "error" in row:
+            typer.secho(f"{path}: error: {row['error']}", err=True, fg="red")
+        else:
+            typer.echo(f"{path}: {row['label']} (score {row['score']:.4f}, {len(row['regions'])} region(s))")
+    if failures:
+        raise typer.Exit(1)
+
+
+def write_overlay(path: Path, scored: Any, out_dir: Path) -> Path:
+    import cv2
+
+    from inspection.vision.images import read_image_file
+    from inspection.vision.preprocess import overlay
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    image = read_image_file(path)
+    target = out_dir / f"{path.stem}_overlay.png"
+    n = 1
+    while target.exists():  # two inputs with the same stem must not overwrite each other
+        target = out_dir / f"{path.stem}_overlay_{n}.png"
+        n += 1
+    cv2.imwrite(str(target), overlay(image, scored.heatmap, scored.prediction.regions))
+    return target

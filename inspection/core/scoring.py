@@ -1,0 +1,33 @@
+"""The small interface between the pipeline and any model (anomalib-style): images in, scores out.
+
+The service layer depends on this protocol only; `inspection.vision.predictor` implements it with torch or
+ONNX Runtime, and tests use fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from inspection.core.domain import Prediction
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A prediction plus its heatmap: float32 in [0, 1], low resolution, covering the whole original
+    frame (resize it to the image size to overlay). None when there is no valid model output."""
+
+    prediction: Prediction
+    heatmap: np.ndarray | None
+
+
+class Scorer(Protocol):
+    version: str
+
+    def score(self, images: Sequence[np.ndarray]) -> list[Scored]:
+        """Score decoded HxWx3 uint8 BGR images. Never raises for one bad image: that item gets a
+        Prediction with `error` set (score None) and the others are still scored."""
+        ...

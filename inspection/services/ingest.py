@@ -1,0 +1,426 @@
+"""Ingest and decide: validate the bytes, store the image once, score, route, store the decision."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from sqlalchemy.exc import IntegrityError
+
+from inspection import store
+from inspection.core.domain import (
+    AutomationLevel,
+    DecidedBy,
+    Inspection,
+    Label,
+    Prediction,
+    Region,
+    RouteKind,
+)
+from inspection.core.policy import audit_draw, route
+from inspection.core.scoring import Scored
+from inspection.services.context import Pipeline
+from inspection.services.errors import IdempotencyConflict, InputError, NotFound, UploadTooLarge
+from inspection.services.policies import policy_from_row
+from inspection.services.validation import validate_station
+
+# Ingest
+
+# Magic numbers of the formats OpenCV can decode. Only used to name the stored file and to tell an
+# unsupported type (415) from a recognised but unusable image (422); decoding is images.py's job.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "jpg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"BM", "bmp"),
+    (b"II*\x00", "tif"),
+    (b"MM\x00*", "tif"),
+)
+
+
+def sniff_format(data: bytes) -> str | None:
+    for magic, ext in _MAGIC:
+        if data.startswith(magic):
+            return ext
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+@dataclass(frozen=True)
+class ImageProblem:
+    """Why an accepted upload could not be decoded. kind: unsupported (415) or unusable (422)."""
+
+    kind: Literal["unsupported", "unusable"]
+    reason: str
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    inspection: Inspection
+    created: bool  # False: an Idempotency-Key replay, nothing new was stored
+    problem: ImageProblem | None = None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary file + rename so a crash never leaves a half image under the final name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _store_image_file(app: Pipeline, *, data: bytes, sha: str, ext: str | None) -> str:
+    """Content-addressed: images/<aa>/<sha256>.<ext>. The client's file name never becomes a path."""
+    rel = Path("images") / sha[:2] / f"{sha}.{ext or 'bin'}"
+    target = app.resolve(rel.as_posix())
+    if not (target.exists() and target.stat().st_size == len(data)):
+        _write_atomic(target, data)
+    return rel.as_posix()
+
+
+def _heatmap_file(app: Pipeline, *, sha: str, version: str, heatmap: np.ndarray) -> str | None:
+    import cv2
+
+    hm = np.asarray(heatmap, dtype=np.float32)
+    if hm.ndim != 2 or hm.size == 0 or not np.all(np.isfinite(hm)):
+        return None
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", version)[:80]
+    rel = Path("images") / sha[:2] / f"{sha}.{safe}.heatmap.png"
+    ok, png = cv2.imencode(".png", np.round(np.clip(hm, 0.0, 1.0) * 255.0).astype(np.uint8))
+    if not ok:
+        return None
+    _write_atomic(app.resolve(rel.as_posix()), png.tobytes())
+    return rel.as_posix()
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    image: np.ndarray | None
+    problem: ImageProblem | None
+    metrics: dict[str, float | int | None]
+
+
+def _decode(app: Pipeline, data: bytes, fmt: str | None) -> _Decoded:
+    from inspection.vision import images
+
+    empty: dict[str, float | int | None] = {}
+    if fmt is None:
+        return _Decoded(
+            None,
+            ImageProblem("unsupported", "not a supported image type (JPEG, PNG, BMP, TIFF, WebP)"),
+            empty,
+        )
+    try:
+        img = images.decode_image(data, max_pixels=app.settings.max_pixels)
+    except images.ImageError as exc:
+        return _Decoded(None, ImageProblem("unusable", str(exc) or "cannot decode image"), empty)
+    m = images.image_metrics(img)
+    metrics: dict[str, float | int | None] = {
+        "width": int(m.width),
+        "height": int(m.height),
+        "brightness": float(m.brightness),
+        "contrast": float(m.contrast),
+        "sharpness": float(m.sharpness),
+    }
+    return _Decoded(img, None, metrics)
+
+
+def _run_model(app: Pipeline, name: str, image: np.ndarray) -> Scored:
+    """Score one image. Exceptions and time-outs become a Prediction with `error` (→ a person)."""
+    import time
+
+    t0 = time.perf_counter()
+    version = name
+    try:
+        scorer = app.scorer(name)
+        version = scorer.version
+        future = app._executor.submit(scorer.score, [image])
+        scored = future.result(timeout=app.settings.score_timeout_seconds)[0]
+    except FutureTimeout:
+        err = f"model time-out after {app.settings.score_timeout_seconds:g} s"
+        return Scored(Prediction(version, None, error=err), None)
+    except Exception as exc:  # a broken model must never take the line down: fail safe
+        return Scored(Prediction(version, None, error=f"model error: {type(exc).__name__}: {exc}"), None)
+    pred = scored.prediction
+    if not pred.latency_ms:
+        pred = replace(pred, latency_ms=(time.perf_counter() - t0) * 1000.0)
+    if not pred.valid:
+        # Normalise: a NaN or out-of-range score is stored as "no score" with the reason.
+        pred = replace(pred, score=None, error=pred.error or f"invalid score {pred.score!r}")
+        return Scored(pred, None)
+    return Scored(pred, scored.heatmap)
+
+
+@dataclass(frozen=True)
+class _Scoring:
+    decision: Prediction | None
+    rows: list[tuple[str, Scored]]  # (role, output) to store
+
+
+def _score_all(
+    app: Pipeline,
+    *,
+    image: np.ndarray | None,
+    level: AutomationLevel,
+    sha: str,
+    deployment: store.DeploymentRow | None,
+) -> _Scoring:
+    if image is None or not level.runs_model:
+        return _Scoring(None, [])
+    production = deployment.production_version if deployment else app.settings.default_model
+    prod = _run_model(app, production, image)
+    rows: list[tuple[str, Scored]] = [(store.PredictionRole.PRODUCTION, prod)]
+    decision = prod.prediction
+    if deployment is not None and deployment.candidate_version:
+        mode = deployment.mode
+        if mode == store.DeploymentMode.SHADOW:
+            rows.append((store.PredictionRole.SHADOW, _run_model(app, deployment.candidate_version, image)))
+        # Canary items are chosen by image hash (domain-separated from the audit draw): a re-sent
+        # image always meets the same model.
+        elif mode == store.DeploymentMode.CANARY and _canary(sha, deployment.canary_fraction):
+            cand = _run_model(app, deployment.candidate_version, image)
+            rows.append((store.PredictionRole.CANARY, cand))
+            decision = cand.prediction
+    return _Scoring(decision, rows)
+
+
+def _canary(sha: str, fraction: float) -> bool:
+    return audit_draw("canary:" + sha, seed=0) < fraction
+
+
+def _regions_json(regions: tuple[Region, ...]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in regions]
+
+
+def regions_from_json(data: list[dict[str, Any]] | None) -> tuple[Region, ...]:
+    return tuple(Region(**r) for r in (data or []))
+
+
+def _to_inspection(row: store.InspectionRow, *, sha: str, regions: tuple[Region, ...]) -> Inspection:
+    assert row.id is not None
+    return Inspection(
+        id=row.id,
+        station=row.station,
+        route=RouteKind(row.route),
+        score=row.score,
+        decided_by=DecidedBy(row.decided_by) if row.decided_by else None,
+        label=Label(row.final_label) if row.final_label else None,
+        reason=row.reason,
+        model_version=row.model_version,
+        policy_version=row.policy_version,
+        image_hash=sha,
+        regions=regions,
+    )
+
+
+def inspection_to_dict(i: Inspection) -> dict[str, Any]:
+    """The JSON an integrator gets, over HTTP and from `inspection ingest --json`."""
+    return {
+        "id": i.id,
+        "station": i.station,
+        "route": i.route.value,
+        "score": i.score,
+        "decided_by": i.decided_by.value if i.decided_by else None,
+        "label": i.label.value if i.label else None,
+        "reason": i.reason,
+        "model_version": i.model_version,
+        "policy_version": i.policy_version,
+        "image_hash": i.image_hash,
+        "regions": [asdict(r) for r in i.regions],
+    }
+
+
+def _problem_of(image: store.ImageRow) -> ImageProblem | None:
+    if image.format is None:
+        return ImageProblem("unsupported", "not a supported image type (JPEG, PNG, BMP, TIFF, WebP)")
+    if image.width is None:
+        return ImageProblem("unusable", "image could not be decoded")
+    return None
+
+
+def _load_result(session: store.Session, row: store.InspectionRow) -> IngestResult:
+    image = store.get_image(session, image_id=row.image_id)
+    assert image is not None and row.id is not None
+    preds = store.predictions_for(session, inspection_id=row.id)
+    decision = next(
+        (p for p in preds if p.model_version == row.model_version and p.role != store.PredictionRole.SHADOW),
+        None,
+    )
+    regions = regions_from_json(decision.regions) if decision else ()
+    problem = _problem_of(image)
+    if problem is not None and row.error:
+        problem = replace(problem, reason=row.error)
+    return IngestResult(
+        _to_inspection(row, sha=image.sha256, regions=regions), created=False, problem=problem
+    )
+
+
+def inspect(
+    app: Pipeline,
+    *,
+    data: bytes,
+    station: str,
+    source_name: str | None = None,
+    idempotency_key: str | None = None,
+    actor: str | None = None,
+) -> IngestResult:
+    """Ingest one image: validate → hash → store file → decode → score → route → store rows."""
+    station = validate_station(station)
+    limit = app.settings.max_upload_bytes
+    if len(data) > limit:
+        raise UploadTooLarge(f"upload is {len(data)} bytes; the limit is {limit} bytes")
+    key = (idempotency_key or "").strip() or None
+    if key is not None and len(key) > 255:
+        raise InputError("Idempotency-Key is longer than 255 characters")
+    sha = hashlib.sha256(data).hexdigest()
+    if key is not None:
+        replay = _replay(app, station=station, key=key, sha=sha)
+        if replay is not None:
+            return replay
+
+    now = app.clock()
+    fmt = sniff_format(data)
+    rel_path = _store_image_file(app, data=data, sha=sha, ext=fmt)  # the file exists before any row
+    decoded = _decode(app, data, fmt)
+    with app.read() as session:
+        policy = policy_from_row(station, store.current_policy(session, station=station))
+        deployment = store.current_deployment(session)
+    scoring = _score_all(app, image=decoded.image, level=policy.level, sha=sha, deployment=deployment)
+
+    error: str | None
+    if decoded.problem is not None:
+        error = f"undecodable image: {decoded.problem.reason}"
+        decision: Prediction | None = Prediction(model_version="none", score=None, error=error)
+    else:
+        decision = scoring.decision
+        error = decision.error if decision is not None else None
+    decided = route(decision, policy, image_hash=sha)
+    reason = decided.reason if error is None or error in decided.reason else f"{decided.reason}; {error}"
+    heatmaps = {
+        role: _heatmap_file(app, sha=sha, version=s.prediction.model_version, heatmap=s.heatmap)
+        for role, s in scoring.rows
+        if s.heatmap is not None and s.prediction.valid
+    }
+    score = decision.score if decision is not None and decision.valid else None
+    row = store.InspectionRow(
+        image_id=0,
+        station=station,
+        received_at=now,
+        policy_version=policy.version,
+        level=policy.level.value,
+        route=decided.kind.value,
+        show_model=decided.show_model,
+        audit=decided.audit,
+        final_label=decided.label.value if decided.label else None,
+        decided_by=DecidedBy.MODEL.value if decided.label else None,
+        decided_at=now if decided.label else None,
+        model_version=decision.model_version if decision is not None and decoded.problem is None else None,
+        score=score,
+        reason=reason,
+        error=error,
+        status=store.Status.QUEUED if decided.needs_person else store.Status.DONE,
+        priority=abs(score - 0.5) if score is not None else 0.0,
+        idempotency_key=key,
+    )
+    image = store.ImageRow(
+        sha256=sha,
+        path=rel_path,
+        size_bytes=len(data),
+        format=fmt,
+        first_station=station,
+        received_at=now,
+        source_name=(source_name or None) and Path(source_name).name[:255],
+        width=_int_or_none(decoded.metrics.get("width")),
+        height=_int_or_none(decoded.metrics.get("height")),
+        brightness=decoded.metrics.get("brightness"),
+        contrast=decoded.metrics.get("contrast"),
+        sharpness=decoded.metrics.get("sharpness"),
+    )
+    try:
+        with app.write() as session:
+            stored_image = store.get_or_add_image(session, image=image)
+            assert stored_image.id is not None
+            row.image_id = stored_image.id
+            store.add_inspection(session, row=row)
+            assert row.id is not None
+            for role, s in scoring.rows:
+                p = s.prediction
+                store.add_prediction(
+                    session,
+                    row=store.PredictionRow(
+                        inspection_id=row.id,
+                        model_version=p.model_version,
+                        role=role,
+                        score=p.score,
+                        regions=_regions_json(p.regions),
+                        heatmap_path=heatmaps.get(role),
+                        latency_ms=float(p.latency_ms),
+                        error=p.error,
+                        created_at=now,
+                    ),
+                )
+            store.add_event(
+                session,
+                kind="inspection.created",
+                at=now,
+                actor=actor,
+                station=station,
+                inspection_id=row.id,
+                detail={
+                    "route": row.route,
+                    "score": score,
+                    "audit": row.audit,
+                    "policy_version": policy.version,
+                    "model_version": row.model_version,
+                    "source_name": image.source_name,
+                    "sha256": sha,
+                },
+            )
+    except IntegrityError:
+        # Lost a race with a concurrent request carrying the same Idempotency-Key: answer with its result.
+        if key is not None:
+            replay = _replay(app, station=station, key=key, sha=sha)
+            if replay is not None:
+                return replay
+        raise
+    regions = decision.regions if decision is not None and decision.valid else ()
+    return IngestResult(_to_inspection(row, sha=sha, regions=regions), created=True, problem=decoded.problem)
+
+
+def _int_or_none(value: float | int | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _replay(app: Pipeline, *, station: str, key: str, sha: str) -> IngestResult | None:
+    with app.read() as session:
+        row = store.find_by_idempotency_key(session, station=station, key=key)
+        if row is None:
+            return None
+        result = _load_result(session, row)
+    if result.inspection.image_hash != sha:
+        raise IdempotencyConflict(f"Idempotency-Key {key!r} was already used for a different image")
+    return result
+
+
+def get_inspection(app: Pipeline, *, inspection_id: int) -> IngestResult:
+    with app.read() as session:
+        row = store.get_inspection(session, inspection_id=inspection_id)
+        if row is None:
+            raise NotFound(f"inspection {inspection_id} not found")
+        return _load_result(session, row)
+
+

@@ -1,0 +1,159 @@
+"""Audit and shadow reports: escape and false-reject rates with intervals; model vs inspectors."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from inspection import store
+from inspection.core import thresholds
+from inspection.core.domain import (
+    AuditEstimate,
+    AutomationLevel,
+    Label,
+    LabelledScore,
+    RouteKind,
+)
+from inspection.core.stats import confusion, estimate_rate
+from inspection.services.context import Pipeline
+from inspection.services.errors import InputError
+from inspection.services.validation import validate_station
+
+# Reports
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _estimate_dict(e: AuditEstimate) -> dict[str, Any]:
+    return {"events": e.events, "n": e.trials, "rate": _finite_or_none(e.rate), "low": e.low, "high": e.high}
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    station: str | None
+    escape: AuditEstimate  # auto-passed items an auditor labelled scratch / audited auto-passed
+    false_reject: AuditEstimate  # auto-rejected items labelled ok / audited auto-rejected
+    audits: int
+    pending: int  # audit reviews queued but not labelled yet
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "station": self.station,
+            "audits": self.audits,
+            "pending": self.pending,
+            "confidence": 0.95,
+            "escape_rate": _estimate_dict(self.escape),
+            "false_reject_rate": _estimate_dict(self.false_reject),
+        }
+
+
+def audit_report(app: Pipeline, *, station: str | None = None, since: datetime | None = None) -> AuditReport:
+    station = validate_station(station) if station is not None else None
+    with app.read() as session:
+        rows = store.audit_labels(session, station=station, since=since)
+        pending = store.pending_audits(session, station=station)
+    passed = [lab for r, lab in rows if r == RouteKind.AUTO_PASS]
+    rejected = [lab for r, lab in rows if r == RouteKind.AUTO_REJECT]
+    escape = estimate_rate(sum(lab == Label.SCRATCH for lab in passed), len(passed))
+    false_reject = estimate_rate(sum(lab == Label.OK for lab in rejected), len(rejected))
+    return AuditReport(station, escape, false_reject, audits=len(rows), pending=pending)
+
+
+@dataclass(frozen=True)
+class ShadowReport:
+    station: str | None
+    model_version: str | None
+    n: int
+    tp: int
+    fp: int
+    tn: int
+    fn: int
+    agreement: float | None
+    agreement_low: float
+    agreement_high: float
+    kappa: float | None
+    suggestion: thresholds.Suggestion | None  # None with no labels at all
+    summary: str
+
+    def to_dict(self) -> dict[str, Any]:
+        sug = self.suggestion
+        suggestion: dict[str, Any] | None = None
+        if sug is not None:
+            wi = sug.what_if
+            suggestion = {
+                "ok": sug.ok,
+                "level": "partial" if sug.ok else None,
+                "pass_below": sug.pass_below,
+                "reject_above": sug.reject_above,
+                "labels_needed": sug.labels_needed,
+                "automation_rate": _finite_or_none(wi.automation_rate) if wi else None,
+                "escape_rate": _finite_or_none(wi.escape_rate) if wi else None,
+                "escape_upper": _finite_or_none(wi.escape_upper) if wi else None,
+                "false_reject_upper": _finite_or_none(wi.false_reject_upper) if wi else None,
+                "reason": sug.reason,
+            }
+        return {
+            "station": self.station,
+            "model_version": self.model_version,
+            "n": self.n,
+            "confusion": {"tp": self.tp, "fp": self.fp, "tn": self.tn, "fn": self.fn},
+            "agreement": self.agreement,
+            "agreement_interval": [self.agreement_low, self.agreement_high],
+            "kappa": self.kappa,
+            "suggestion": suggestion,
+            "summary": self.summary,
+        }
+
+
+SHADOW_LEVELS = (AutomationLevel.SHADOW.value, AutomationLevel.AI_ASSIST.value)
+
+
+def shadow_report(
+    app: Pipeline,
+    *,
+    station: str | None = None,
+    model_version: str | None = None,
+    max_escape: float = 0.002,
+) -> ShadowReport:
+    """Model (score ≥ 0.5 = scratch) against inspectors on items reviewed under shadow / ai_assist,
+    and what thresholds that evidence supports for a target escape rate."""
+    station = validate_station(station) if station is not None else None
+    if not (0.0 < max_escape < 1.0):
+        raise InputError(f"max_escape must be within (0, 1), got {max_escape}")
+    with app.read() as session:
+        rows = store.scored_reviews(
+            session, levels=SHADOW_LEVELS, station=station, model_version=model_version
+        )
+    model_labels = [Label.SCRATCH if s >= 0.5 else Label.OK for s, _ in rows]
+    human = [Label(lab) for _, lab in rows]
+    conf = confusion(model_labels, human)
+    history = [LabelledScore(score=s, label=Label(lab)) for s, lab in rows]
+    suggestion = thresholds.suggest(history, max_escape=max_escape)
+    summary = _shadow_summary(suggestion, max_escape=max_escape)
+    return ShadowReport(
+        station=station,
+        model_version=model_version,
+        n=conf.n,
+        tp=conf.tp,
+        fp=conf.fp,
+        tn=conf.tn,
+        fn=conf.fn,
+        agreement=_finite_or_none(conf.agreement),
+        agreement_low=conf.agreement_interval[0],
+        agreement_high=conf.agreement_interval[1],
+        kappa=_finite_or_none(conf.kappa),
+        suggestion=suggestion,
+        summary=summary,
+    )
+
+
+def _shadow_summary(suggestion: thresholds.Suggestion | None, *, max_escape: float) -> str:
+    if suggestion is None:
+        return f"no labels under shadow or ai_assist yet (target escape rate {max_escape:.2%})"
+    if not suggestion.ok and suggestion.labels_needed > 0:
+        return f"not enough labels: {suggestion.labels_needed} more needed ({suggestion.reason})"
+    return suggestion.reason

@@ -1,0 +1,438 @@
+"""Retraining from stored human labels: dataset → held-out split → candidate → evaluation of the
+candidate AND production on the same held-out items → registration (a new directory under
+models_dir with its metrics and data snapshot in model.json, plus an event).
+
+Labelled images are never copied: the training ImageFolder is a tree of hard links (symbolic links
+where the file system refuses) into the content-addressed image store, under a temporary work
+folder inside data_dir that is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlmodel import col
+
+from inspection import store
+from inspection.services.context import Pipeline
+
+if TYPE_CHECKING:
+    from inspection.vision.preprocess import PreprocessSpec
+
+__all__ = [
+    "MIN_PER_CLASS",
+    "LabelledItem",
+    "NotEnoughLabels",
+    "RetrainResult",
+    "check_enough",
+    "holdout_split",
+    "labelled_items",
+    "retrain",
+    "score_items",
+]
+
+MIN_PER_CLASS = 20
+CLASSES = ("scratch", "ok")
+_SUFFIX_RE = re.compile(r"^\.[a-z0-9]{1,5}$")
+
+
+class NotEnoughLabels(ValueError):
+    """Too few stored labels for a sound candidate; the message says how many more of which class."""
+
+    def __init__(self, message: str, *, counts: dict[str, int], needed: dict[str, int]) -> None:
+        super().__init__(message)
+        self.counts = counts
+        self.needed = needed
+
+
+@dataclass(frozen=True)
+class LabelledItem:
+    inspection_id: int
+    sha256: str
+    path: str  # relative to data_dir
+    label: str  # scratch | ok
+    audit: bool
+    station: str
+
+
+# Pure parts
+
+
+def check_enough(items: Sequence[LabelledItem], *, min_per_class: int = MIN_PER_CLASS) -> None:
+    counts = {c: sum(1 for i in items if i.label == c) for c in CLASSES}
+    needed = {c: max(0, min_per_class - n) for c, n in counts.items()}
+    if any(needed.values()):
+        more = " and ".join(f"{n} more {c}" for c, n in needed.items() if n)
+        raise NotEnoughLabels(
+            f"too few labels to retrain: {counts['scratch']} scratch and {counts['ok']} ok stored "
+            f"(need at least {min_per_class} of each class); label {more}",
+            counts=counts,
+            needed=needed,
+        )
+
+
+def _draw(seed: int, sha: str) -> str:
+    return hashlib.sha256(f"holdout:{seed}:{sha}".encode()).hexdigest()
+
+
+def holdout_split(
+    items: Sequence[LabelledItem], *, fraction: float = 0.2, seed: int = 0, min_test: int = 2
+) -> tuple[list[LabelledItem], list[LabelledItem]]:
+    """(train, test), stratified by class, chosen by image hash: the same image always lands on the
+    same side for a given seed, so a later retrain does not train on an earlier test item."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError("test fraction must be within (0, 1)")
+    train: list[LabelledItem] = []
+    test: list[LabelledItem] = []
+    for cls in CLASSES:
+        group = sorted((i for i in items if i.label == cls), key=lambda i: _draw(seed, i.sha256))
+        k = min(len(group) - 1, max(min_test, round(len(group) * fraction))) if len(group) > 1 else 0
+        test += group[:k]
+        train += group[k:]
+    key: Callable[[LabelledItem], int] = lambda i: i.inspection_id  # noqa: E731
+    return sorted(train, key=key), sorted(test, key=key)
+
+
+def snapshot_hash(train: Sequence[LabelledItem], test: Sequence[LabelledItem], base_hash: str = "") -> str:
+    h = hashlib.sha256()
+    for split, group in (("train", train), ("test", test)):
+        for i in sorted(group, key=lambda i: i.inspection_id):
+            h.update(f"{split}:{i.inspection_id}:{i.sha256}:{i.label}\n".encode())
+    h.update(f"base:{base_hash}\n".encode())
+    return h.hexdigest()
+
+
+# Store queries
+
+
+def labelled_items(
+    app: Pipeline, *, station: str | None = None, since: datetime | None = None
+) -> list[LabelledItem]:
+    """Items with a live human label (ordinary or blind audit) and a decodable stored image, one per
+    image (the latest label wins), in inspection-id order."""
+    ins: Any = store.InspectionRow
+    rev: Any = store.ReviewRow
+    img: Any = store.ImageRow
+    stmt = (
+        sa.select(ins.id, img.sha256, img.path, rev.label, rev.audit, ins.station)
+        .join(rev, col(rev.inspection_id) == col(ins.id))
+        .join(img, col(img.id) == col(ins.image_id))
+        .where(col(rev.undone_at).is_(None), col(rev.label).in_(CLASSES), col(img.width).is_not(None))
+        .order_by(col(ins.id), col(rev.id))
+    )
+    if station is not None:
+        stmt = stmt.where(ins.station == station)
+    if since is not None:
+        stmt = stmt.where(col(ins.received_at) >= since)
+    latest: dict[str, LabelledItem] = {}
+    with app.read() as session:
+        for iid, sha, path, label, audit, st in session.execute(stmt):
+            latest.pop(sha, None)  # re-insert: dict order follows the latest label
+            latest[sha] = LabelledItem(int(iid), sha, path, label, bool(audit), st)
+    return sorted(latest.values(), key=lambda i: i.inspection_id)
+
+
+def _items_by_id(app: Pipeline, inspection_ids: Sequence[int]) -> list[LabelledItem]:
+    out: list[LabelledItem] = []
+    ins: Any = store.InspectionRow
+    rev: Any = store.ReviewRow
+    img: Any = store.ImageRow
+    with app.read() as session:
+        for start in range(0, len(inspection_ids), 500):
+            chunk = list(inspection_ids[start : start + 500])
+            stmt = (
+                sa.select(ins.id, img.sha256, img.path, rev.label, rev.audit, ins.station)
+                .join(rev, col(rev.inspection_id) == col(ins.id))
+                .join(img, col(img.id) == col(ins.image_id))
+                .where(col(ins.id).in_(chunk), col(rev.undone_at).is_(None), col(rev.label).in_(CLASSES))
+                .order_by(col(ins.id))
+            )
+            out += [
+                LabelledItem(int(r[0]), r[1], r[2], r[3], bool(r[4]), r[5]) for r in session.execute(stmt)
+            ]
+    return out
+
+
+# Scoring held-out items
+
+
+def _summarize_scores(app: Pipeline, scorer: Any, items: Sequence[LabelledItem], desc: str) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    from inspection.vision.evaluate import ItemResult, summarize
+    from inspection.vision.images import ImageError, read_image_file
+
+    results: list[ItemResult] = []
+    bar = tqdm(total=len(items), desc=desc, unit="img", file=sys.stderr, leave=False)
+    for start in range(0, len(items), 16):
+        chunk = items[start : start + 16]
+        images: list[Any] = []
+        good: list[LabelledItem] = []
+        for it in chunk:
+            try:
+                images.append(read_image_file(app.resolve(it.path), max_pixels=app.settings.max_pixels))
+                good.append(it)
+            except ImageError as exc:
+                results.append(ItemResult(it.path, int(it.label == "scratch"), None, str(exc), None))
+        for it, scored in zip(good, scorer.score(images) if images else [], strict=True):
+            pred = scored.prediction
+            score = pred.score if pred.valid else None
+            results.append(ItemResult(it.path, int(it.label == "scratch"), score, pred.error, None))
+        bar.update(len(chunk))
+    bar.close()
+    summary = summarize(results)
+    summary["errors"] = summary.get("errors", [])[:20]
+    return summary
+
+
+def score_items(app: Pipeline, *, model: str, inspection_ids: Sequence[int]) -> dict[str, Any]:
+    """Evaluate model `model` (a directory under models_dir) on stored labelled items."""
+    items = _items_by_id(app, inspection_ids)
+    return _summarize_scores(app, app.scorer(model), items, f"evaluating {model}")
+
+
+# Dataset on disk
+
+
+def _link(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        try:
+            dst.symlink_to(src.resolve())
+        except OSError:
+            shutil.copyfile(src, dst)
+
+
+def _suffix(path: str) -> str:
+    s = Path(path).suffix.lower()
+    return s if _SUFFIX_RE.match(s) else ".img"
+
+
+def write_links(app: Pipeline, items: Sequence[LabelledItem], root: Path) -> None:
+    for cls in CLASSES:
+        (root / cls).mkdir(parents=True, exist_ok=True)
+    for it in items:
+        _link(app.resolve(it.path), root / it.label / f"{it.sha256}{_suffix(it.path)}")
+
+
+def link_base(base: Path, root: Path) -> tuple[int, str]:
+    """Add a base ImageFolder (its positive class 'scratch', every other class 'ok') with masks."""
+    from inspection.vision.dataset import data_hash, list_imagefolder
+
+    examples = list_imagefolder(base, positive="scratch")
+    (root / "masks").mkdir(parents=True, exist_ok=True)
+    for e in examples:
+        cls = "scratch" if e.label else "ok"
+        stem = re.sub(r"[^A-Za-z0-9._-]", "_", f"base_{e.cls}_{e.path.stem}")[:150]
+        suffix = e.path.suffix.lower() if _SUFFIX_RE.match(e.path.suffix.lower()) else ".img"
+        _link(e.path, root / cls / f"{stem}{suffix}")
+        mask = base / "masks" / f"{e.path.stem}.png"
+        if mask.is_file():
+            _link(mask, root / "masks" / f"{stem}.png")
+    return len(examples), data_hash(examples)
+
+
+# The use case
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    version: str
+    path: Path
+    n_train: int  # stored labels used for training (base images not counted)
+    n_test: int
+    n_base: int
+    production_version: str
+    candidate: dict[str, Any]
+    production: dict[str, Any] | None
+    data_hash: str
+    seconds: float
+    verdict: str
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(vars(self))
+        d["path"] = str(self.path)
+        return d
+
+
+def _version_name(app: Pipeline) -> str:
+    stamp = app.clock().strftime("%Y%m%d-%H%M%S")
+    name, n = f"cand-{stamp}", 2
+    while (app.settings.models_dir / name).exists():
+        name, n = f"cand-{stamp}-{n}", n + 1
+    return name
+
+
+def _production_preprocess(app: Pipeline, production: str) -> PreprocessSpec | None:
+    from inspection.vision.preprocess import PreprocessSpec
+
+    try:
+        data = json.loads((app.settings.models_dir / production / "model.json").read_text())
+        return PreprocessSpec.from_json(data["preprocess"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def retrain(
+    app: Pipeline,
+    *,
+    by: str,
+    station: str | None = None,
+    since: datetime | None = None,
+    base_data: Path | None = None,
+    epochs: int = 12,
+    min_per_class: int = MIN_PER_CLASS,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    preprocess: PreprocessSpec | None = None,
+    log: Callable[[str], None] = print,
+) -> RetrainResult:
+    """Train and register a candidate from stored labels. Raises NotEnoughLabels before any work
+    when a class has fewer than `min_per_class` labels."""
+    from tqdm import tqdm
+
+    from inspection.services.deploy import current_state, worse_than_production
+    from inspection.vision.artifact import update_metrics
+    from inspection.vision.predictor import load_predictor
+    from inspection.vision.train import TrainConfig, choose_preprocess, train
+
+    t0 = time.perf_counter()
+    if epochs < 1:
+        raise ValueError("epochs must be >= 1")
+    if base_data is not None and not base_data.is_dir():
+        raise ValueError(f"--base-data {base_data} is not a folder")
+    items = labelled_items(app, station=station, since=since)
+    check_enough(items, min_per_class=min_per_class)
+    train_items, test_items = holdout_split(items, fraction=test_fraction, seed=seed)
+    production = current_state(app).production
+    notes: list[str] = []
+    steps = tqdm(total=5, desc="retrain", unit="step", file=sys.stderr)
+
+    app.settings.models_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".retrain-", dir=app.settings.data_dir))
+    version = _version_name(app)
+    staging = app.settings.models_dir / f".tmp-{version}"
+    try:
+        steps.set_postfix_str("linking images")
+        data = work / "train"
+        write_links(app, train_items, data)
+        n_base, base_hash = link_base(base_data, data) if base_data is not None else (0, "")
+        steps.update(1)
+
+        spec = (
+            preprocess
+            or _production_preprocess(app, production)
+            or choose_preprocess(data, positive="scratch")
+        )
+        steps.set_postfix_str("training")
+        config = TrainConfig(epochs=epochs, seed=seed, preprocess=spec, threads=app.settings.threads)
+        report = train(data, staging, positive="scratch", config=config, version=version, log=log)
+        steps.update(1)
+
+        steps.set_postfix_str("evaluating candidate")
+        cand = _summarize_scores(
+            app, load_predictor(staging, threads=app.settings.threads), test_items, "held-out: candidate"
+        )
+        steps.update(1)
+        steps.set_postfix_str("evaluating production")
+        prod: dict[str, Any] | None
+        try:
+            prod_scores = _summarize_scores(app, app.scorer(production), test_items, "held-out: production")
+            prod = {"version": production, **prod_scores}
+        except Exception as exc:  # no production artifact yet: the candidate stands alone
+            prod = None
+            notes.append(
+                f"production model {production!r} could not be evaluated: {type(exc).__name__}: {exc}"
+            )
+        steps.update(1)
+
+        digest = snapshot_hash(train_items, test_items, base_hash)
+        problem = worse_than_production(cand, prod) if prod is not None else None
+        verdict = (
+            "no production model to compare with"
+            if prod is None
+            else f"worse than production: {problem}"
+            if problem
+            else f"not worse than production {production} on the same held-out items"
+        )
+        update_metrics(
+            staging,
+            {
+                "heldout": cand,
+                "retrain": {
+                    "heldout": {"n": len(test_items), "candidate": cand, "production": prod},
+                    "data": {
+                        "hash": digest,
+                        "train_ids": [i.inspection_id for i in train_items],
+                        "test_ids": [i.inspection_id for i in test_items],
+                        "n_train": len(train_items),
+                        "n_test": len(test_items),
+                        "n_base": n_base,
+                        "station": station,
+                        "since": since.isoformat() if since else None,
+                        "base_data": str(base_data) if base_data else None,
+                        "base_data_hash": base_hash,
+                    },
+                    "by": by,
+                    "production_version": production,
+                    "verdict": verdict,
+                    "train_seconds": round(report.seconds, 1),
+                },
+            },
+        )
+        final = app.settings.models_dir / version
+        os.replace(staging, final)  # registration is atomic: the directory appears complete
+        steps.set_postfix_str("registered")
+        steps.update(1)
+        with app.write() as session:
+            store.add_event(
+                session,
+                kind="model.registered",
+                at=app.clock(),
+                actor=by,
+                station=station,
+                detail={
+                    "version": version,
+                    "production": production,
+                    "verdict": verdict,
+                    "candidate_auroc": cand.get("auroc"),
+                    "production_auroc": prod.get("auroc") if prod else None,
+                    "n_train": len(train_items),
+                    "n_test": len(test_items),
+                    "n_base": n_base,
+                    "data_hash": digest,
+                },
+            )
+    finally:
+        steps.close()
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
+    return RetrainResult(
+        version=version,
+        path=final,
+        n_train=len(train_items),
+        n_test=len(test_items),
+        n_base=n_base,
+        production_version=production,
+        candidate=cand,
+        production=prod,
+        data_hash=digest,
+        seconds=time.perf_counter() - t0,
+        verdict=verdict,
+        notes=notes,
+    )

@@ -1,0 +1,165 @@
+"""Load a model artifact and score images in batches. Implements the `Scorer` protocol.
+
+One bad image never spoils a batch: it gets a Prediction with `error` set (and so goes to a person),
+the rest are scored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from inspection.core.domain import Prediction
+from inspection.core.scoring import Scored
+from inspection.vision.artifact import ONNX, ModelMeta, load_artifact
+from inspection.vision.images import ImageError, decode_image, image_size
+from inspection.vision.model import ScratchNet
+from inspection.vision.preprocess import (
+    PreprocessError,
+    Warped,
+    heatmap_to_frame,
+    regions_from_heatmap,
+    to_tensor_array,
+    warp,
+)
+
+BATCH = 16  # images per forward pass: bigger batches gain little on 2 cores and cost memory
+
+
+@dataclass(frozen=True)
+class Prepared:
+    warped: Warped | None
+    frame_wh: tuple[int, int]  # original width, height
+    error: str | None = None
+
+
+Forward = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # batch -> (image logits, cell logits)
+
+
+def torch_forward(net: ScratchNet, *, threads: int) -> Forward:
+    torch.set_num_threads(max(1, threads))
+    net.eval()
+
+    def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with torch.inference_mode():
+            logit, cells = net(torch.from_numpy(batch))
+        return logit.numpy(), cells.numpy()
+
+    return run
+
+
+def onnx_forward(path: Path, *, threads: int) -> Forward:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, threads)
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        logit, cells = session.run(["logit", "cells"], {"x": batch})
+        return np.asarray(logit), np.asarray(cells)
+
+    return run
+
+
+class Predictor:
+    def __init__(self, net: ScratchNet, meta: ModelMeta, *, threads: int = 2, forward: Forward | None = None,
+                 backend: str = "torch") -> None:
+        self.net = net
+        self.meta = meta
+        self.version = meta.version
+        self.backend = backend
+        self.forward = forward or torch_forward(net, threads=threads)
+
+    # -- preparing inputs -------------------------------------------------------------------------
+    def prepare_image(self, image: np.ndarray, *, scale: float = 1.0) -> Prepared:
+        h, w = image.shape[:2]
+        frame = (round(w * scale), round(h * scale))
+        reduce = self.meta.preprocess.decode_reduce(w, h)
+        if reduce > 1:
+            # Same input as the DCT-reduced decode of prepare_bytes: area-average first, because the
+            # warp interpolates bilinearly and would alias 1-px scratches away when shrinking.
+            image = cv2.resize(image, (w // reduce, h // reduce), interpolation=cv2.INTER_AREA)
+            scale *= w / image.shape[1]
+        try:
+            return Prepared(warp(image, self.meta.preprocess, scale=scale), frame)
+        except PreprocessError as exc:
+            return Prepared(None, frame, str(exc))
+
+    def prepare_bytes(self, data: bytes, *, max_pixels: int = 50_000_000) -> Prepared:
+        try:
+            w, h = image_size(data)
+            reduce = self.meta.preprocess.decode_reduce(w, h)
+            image = decode_image(data, max_pixels=max_pixels, reduce=reduce)
+        except ImageError as exc:
+            return Prepared(None, (0, 0), str(exc))
+        # the decoder may round odd sizes: measure the real factor
+        return self.prepare_image(image, scale=w / image.shape[1])
+
+    def prepare_file(self, path: Path, *, max_pixels: int = 50_000_000) -> Prepared:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return Prepared(None, (0, 0), f"cannot read file: {exc.strerror or exc}")
+        return self.prepare_bytes(data, max_pixels=max_pixels)
+
+    # -- scoring ----------------------------------------------------------------------------------
+    def score(self, images: Sequence[np.ndarray]) -> list[Scored]:
+        return self.score_prepared([self.prepare_image(im) for im in images])
+
+    def score_files(self, paths: Iterable[Path]) -> list[Scored]:
+        return self.score_prepared([self.prepare_file(p) for p in paths])
+
+    def score_prepared(self, items: Sequence[Prepared]) -> list[Scored]:
+        out: list[Scored | None] = [None] * len(items)
+        good = [i for i, it in enumerate(items) if it.warped is not None]
+        for i, it in enumerate(items):
+            if it.warped is None:
+                out[i] = Scored(Prediction(self.version, None, error=it.error or "not scorable"), None)
+        for start in range(0, len(good), BATCH):
+            chunk = good[start : start + BATCH]
+            try:
+                scored = self._forward([items[i] for i in chunk])
+            except (RuntimeError, ValueError) as exc:  # a model failure sends items to people
+                scored = [Scored(Prediction(self.version, None, error=f"model error: {exc}"), None)] * len(chunk)
+            for i, s in zip(chunk, scored, strict=True):
+                out[i] = s
+        return [s for s in out if s is not None]
+
+    def _forward(self, items: Sequence[Prepared]) -> list[Scored]:
+        t0 = time.perf_counter()
+        canvases = [it.warped.canvas for it in items if it.warped is not None]
+        image_logit, cells = self.forward(to_tensor_array(canvases))
+        probs = sigmoid(image_logit.astype(np.float64) / self.meta.temperature)
+        cell_probs = sigmoid(cells)
+        per_item_ms = (time.perf_counter() - t0) * 1000 / len(items)
+        spec = self.meta.preprocess
+        results = []
+        for it, p, c in zip(items, probs, cell_probs, strict=True):
+            assert it.warped is not None
+            heat = heatmap_to_frame(c, it.warped.to_canvas, it.frame_wh, canvas_hw=(spec.canvas_h, spec.canvas_w))
+            regions = regions_from_heatmap(heat, it.frame_wh)
+            pred = Prediction(self.version, float(p), regions, latency_ms=round(per_item_ms, 2))
+            results.append(Scored(pred, heat))
+        return results
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
+
+
+def load_predictor(model_dir: Path, *, threads: int = 2, backend: str = "auto") -> Predictor:
+    """backend: "onnx" (ONNX Runtime, the fast path), "torch", or "auto" (onnx when the artifact has it)."""
+    net, meta = load_artifact(model_dir)
+    onnx_path = model_dir / ONNX
+    if backend == "onnx" or (backend == "auto" and onnx_path.is_file()):
+        return Predictor(net, meta, forward=onnx_forward(onnx_path, threads=threads), backend="onnx")
+    return Predictor(net, meta, threads=threads)

@@ -1,0 +1,363 @@
+"""Training and calibration.
+
+CPU budget drives the design: the stem and first 5 blocks of the pretrained backbone (the costly
+high-resolution layers, ~75 % of a forward pass) stay frozen, so their output is computed once per
+image and cached (float16, ~150 kB per image). Epochs then run only the later blocks and the head,
+~10x cheaper. Pixel masks (or boxes), where the data has them, supervise every heatmap cell; images
+without them learn from their image label alone (multiple-instance: a negative image has no positive
+cell anywhere, a positive one has at least one).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from inspection.core.thresholds import auroc, expected_calibration_error
+from inspection.vision.artifact import ModelMeta, save_artifact
+from inspection.vision.dataset import Example, data_hash, list_imagefolder, stratified_split, truth_mask
+from inspection.vision.model import NetConfig, ScratchNet, load_imagenet_backbone, pool_logits
+from inspection.vision.predictor import Predictor, Prepared
+from inspection.vision.preprocess import PreprocessSpec, to_tensor_array
+
+FROZEN_BLOCKS = 5
+CELL = 16  # network stride: one heatmap cell covers 16x16 canvas pixels
+UNKNOWN = -1.0  # cell target for positives without ground truth
+
+
+class TrainingError(ValueError):
+    """Training cannot produce a sound model from this data (with the reason)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 12
+    batch_size: int = 32
+    lr: float = 1e-3
+    val_fraction: float = 0.15
+    patience: int = 3  # early stopping: epochs without a better validation loss
+    seed: int = 0
+    cell_weight: float = 1.0
+    flip_augment: bool = False  # cache mirrored copies too (useful for small real datasets)
+    threads: int = 2
+    preprocess: PreprocessSpec = field(default_factory=PreprocessSpec)
+    net: NetConfig = field(default_factory=NetConfig)
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    out: Path
+    version: str
+    n_train: int
+    n_val: int
+    epochs_run: int
+    seconds: float
+    temperature: float
+    val_auroc: float
+    ece_before: float
+    ece_after: float
+    errors: tuple[str, ...]
+
+
+@dataclass
+class Cached:
+    feats: torch.Tensor  # N x C x h x w float16
+    cells: torch.Tensor  # N x h' x w' float32 targets in {0, 1, UNKNOWN}
+    labels: torch.Tensor  # N float32
+
+
+def frozen_part(net: ScratchNet, x: torch.Tensor) -> torch.Tensor:
+    x = net.act(net._bn0(net._conv_stem(x)))
+    for block in net._blocks[:FROZEN_BLOCKS]:
+        x = block(x)
+    return x
+
+
+def trainable_part(net: ScratchNet, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    x = feats
+    for block in net._blocks[FROZEN_BLOCKS:]:
+        x = block(x)
+    cells = net.head(x)[:, 0]
+    return pool_logits(cells, net.config.pool_r), cells
+
+
+def cell_targets(mask: np.ndarray | None, prep: Prepared, label: int, spec: PreprocessSpec) -> np.ndarray:
+    gh, gw = math.ceil(spec.canvas_h / CELL), math.ceil(spec.canvas_w / CELL)
+    if label == 0:
+        return np.zeros((gh, gw), np.float32)  # a negative image has no scratch in any cell
+    if mask is None or prep.warped is None:
+        return np.full((gh, gw), UNKNOWN, np.float32)
+    warped = cv2.warpAffine(mask, prep.warped.to_canvas, (spec.canvas_w, spec.canvas_h), flags=cv2.INTER_AREA)
+    padded = np.zeros((gh * CELL, gw * CELL), np.uint8)
+    padded[: warped.shape[0], : warped.shape[1]] = warped
+    # a cell is positive when a visible part of the scratch crosses it
+    return (padded.reshape(gh, CELL, gw, CELL).max(axis=(1, 3)) > 40).astype(np.float32)
+
+
+def cache_features(
+    net: ScratchNet, predictor: Predictor, root: Path, examples: Sequence[Example], *, flips: bool, desc: str
+) -> tuple[Cached, list[str]]:
+    spec = predictor.meta.preprocess
+    feats: list[torch.Tensor] = []
+    cells: list[np.ndarray] = []
+    labels: list[float] = []
+    errors: list[str] = []
+    net.eval()
+    batch: list[tuple[np.ndarray, np.ndarray, int]] = []
+
+    def flush() -> None:
+        canv = [b[0] for b in batch]
+        targets = [b[1] for b in batch]
+        ys = [b[2] for b in batch]
+        if flips:  # mirror left-right: the cell grid mirrors with it
+            canv += [c[:, ::-1] for c in canv]
+            targets += [t[:, ::-1] for t in targets]
+            ys += ys
+        with torch.inference_mode():
+            f = frozen_part(net, torch.from_numpy(to_tensor_array(canv)))
+        feats.append(f.to(torch.float16))
+        cells.extend(np.ascontiguousarray(t) for t in targets)
+        labels.extend(float(y) for y in ys)
+        batch.clear()
+
+    for ex in tqdm(examples, desc=desc, unit="img", file=sys.stderr, leave=False):
+        prep = predictor.prepare_file(ex.path)
+        if prep.warped is None:
+            errors.append(f"{ex.path}: {prep.error}")
+            continue
+        mask = truth_mask(root, ex, prep.frame_wh)
+        batch.append((prep.warped.canvas, cell_targets(mask, prep, ex.label, spec), ex.label))
+        if len(batch) == 16:
+            flush()
+    if batch:
+        flush()
+    if not feats:
+        raise TrainingError(f"no usable images in {desc} ({len(errors)} errors)")
+    return Cached(torch.cat(feats), torch.from_numpy(np.stack(cells)), torch.tensor(labels)), errors
+
+
+def losses(
+    net: ScratchNet, batch_feats: torch.Tensor, targets: torch.Tensor, ys: torch.Tensor, pos_weight: float,
+    cell_weight: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    logit, cells = trainable_part(net, batch_feats.float())
+    weights = torch.where(ys > 0.5, torch.tensor(pos_weight), torch.tensor(1.0))
+    image_loss = F.binary_cross_entropy_with_logits(logit, ys, weight=weights)
+    known = targets >= 0
+    cell_loss = torch.tensor(0.0)
+    if known.any():
+        # positive cells are rare (thin lines): weight them up so the heatmap does not stay dark
+        w = torch.where(targets[known] > 0.5, torch.tensor(4.0), torch.tensor(1.0))
+        cell_loss = F.binary_cross_entropy_with_logits(cells[known], targets[known], weight=w)
+    return image_loss + cell_weight * cell_loss, logit.detach()
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Temperature minimising validation NLL (1-D search over log T; no gradients needed)."""
+    grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 400))
+
+    def nll(t: float) -> float:
+        z = logits / t
+        return float(np.mean(np.logaddexp(0, z) - labels * z))
+
+    return float(min(grid, key=nll))
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def predict_logits(net: ScratchNet, feats: torch.Tensor) -> np.ndarray:
+    net.eval()
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(feats), 64):
+            out.append(trainable_part(net, feats[i : i + 64].float())[0])
+    return torch.cat(out).numpy()
+
+
+def train(
+    data: Path,
+    out: Path,
+    *,
+    positive: str = "scratch",
+    config: TrainConfig = TrainConfig(),
+    version: str | None = None,
+    log: Callable[[str], None] = print,
+) -> TrainReport:
+    t_start = time.perf_counter()
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(max(1, config.threads))
+    examples = list_imagefolder(data, positive=positive)
+    labels = [e.label for e in examples]
+    rest, held = stratified_split(labels, fraction=config.val_fraction, seed=config.seed)
+    if min(sum(labels[i] for i in held), len(held) - sum(labels[i] for i in held)) < 2:
+        raise TrainingError("too few images to hold out a validation split with both classes (need >= 2 each)")
+
+    net = ScratchNet(config.net)
+    load_imagenet_backbone(net)
+    version = version or out.name  # the registry names a model by its directory
+    meta = ModelMeta(version=version, net=config.net, preprocess=config.preprocess, positive=positive)
+    predictor = Predictor(net, meta, threads=config.threads)
+
+    tr, tr_err = cache_features(net, predictor, data, [examples[i] for i in rest], flips=config.flip_augment,
+                                desc="caching train")
+    va, va_err = cache_features(net, predictor, data, [examples[i] for i in held], flips=False, desc="caching val")
+    errors = tr_err + va_err
+    for e in errors:
+        log(f"skipped (cannot be used): {e}")
+
+    n_pos = float(tr.labels.sum())
+    pos_weight = (len(tr.labels) - n_pos) / max(n_pos, 1.0)
+    params = [p for b in net._blocks[FROZEN_BLOCKS:] for p in b.parameters()] + list(net.head.parameters())
+    for p in net.parameters():
+        p.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=1e-4)
+    steps_per_epoch = math.ceil(len(tr.labels) / config.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch)
+    gen = torch.Generator().manual_seed(config.seed)
+
+    best_loss, best_state, stale, epochs_run = float("inf"), None, 0, 0
+    history: list[dict[str, float]] = []  # per epoch: mean train loss, validation loss and AUROC
+    for epoch in range(config.epochs):
+        epochs_run = epoch + 1
+        train_mode(net)
+        order = torch.randperm(len(tr.labels), generator=gen)
+        train_losses: list[float] = []
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", file=sys.stderr, leave=False)
+        for step in bar:
+            idx = order[step * config.batch_size : (step + 1) * config.batch_size]
+            loss, _ = losses(net, tr.feats[idx], tr.cells[idx], tr.labels[idx], pos_weight, config.cell_weight)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            train_losses.append(loss.item())
+        val_logits = predict_logits(net, va.feats)
+        yv = va.labels.numpy()
+        val_loss = float(np.mean(np.logaddexp(0, val_logits) - yv * val_logits))
+        val_auc_epoch = auroc(sigmoid(val_logits), yv)
+        history.append({"epoch": epoch + 1, "train_loss": round(float(np.mean(train_losses)), 5),
+                        "val_loss": round(val_loss, 5), "val_auroc": round(val_auc_epoch, 5)})
+        log(f"epoch {epoch + 1}: val loss {val_loss:.4f}, val AUROC {val_auc_epoch:.4f}")
+        if val_loss < best_loss - 1e-4:
+            best_loss, stale = val_loss, 0
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= config.patience:
+                log(f"early stop: no better validation loss for {config.patience} epochs")
+                break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+
+    val_logits = predict_logits(net, va.feats)
+    yv = va.labels.numpy()
+    temperature = fit_temperature(val_logits, yv)
+    ece_before = expected_calibration_error(sigmoid(val_logits), yv)
+    ece_after = expected_calibration_error(sigmoid(val_logits / temperature), yv)
+    val_auc = auroc(sigmoid(val_logits), yv)
+    seconds = time.perf_counter() - t_start
+    metrics = {
+        "val_auroc": round(val_auc, 5),
+        "val_ece_before_calibration": round(ece_before, 5),
+        "val_ece_after_calibration": round(ece_after, 5),
+        "n_train": int(len(tr.labels)),
+        "n_val": int(len(va.labels)),
+    }
+    training = {
+        "epochs_run": epochs_run,
+        "history": history,
+        "seconds": round(seconds, 1),
+        "config": {k: v for k, v in vars(config).items() if k not in ("preprocess", "net")},
+        "frozen_blocks": FROZEN_BLOCKS,
+        "data": str(data),
+        "skipped_files": len(errors),
+    }
+    meta = ModelMeta(
+        version=version, net=config.net, preprocess=config.preprocess, temperature=temperature,
+        positive=positive, data_hash=data_hash(examples), metrics=metrics, training=training,
+    )
+    save_artifact(out, net, meta)
+    plot_history(history, out / "training.png")
+    return TrainReport(out, version, len(tr.labels), len(va.labels), epochs_run, seconds, temperature, val_auc,
+                       ece_before, ece_after, tuple(errors))
+
+
+def train_mode(net: ScratchNet) -> None:
+    """Frozen layers keep their ImageNet batch-norm statistics; only the trained part updates them."""
+    net.eval()
+    for block in net._blocks[FROZEN_BLOCKS:]:
+        block.train()
+    net.head.train()
+
+
+def choose_preprocess(data: Path, *, positive: str, mode: str = "auto", canvas: str = "") -> PreprocessSpec:
+    """Phone crop for camera frames where a phone is found; plain resize otherwise (e.g. 200 px
+    texture patches such as NEU-DET)."""
+    if mode not in ("auto", "phone", "resize"):
+        raise ValueError(f"unknown preprocessing mode {mode!r} (auto, phone or resize)")
+    if mode == "auto":
+        mode = "phone" if looks_like_phone_frames(list_imagefolder(data, positive=positive)) else "resize"
+    default = (512, 240) if mode == "phone" else (224, 224)
+    h, w = default
+    if canvas:
+        try:
+            h, w = (int(v) for v in canvas.lower().split("x"))
+        except ValueError:
+            raise ValueError(f"canvas must look like 512x240, got {canvas!r}") from None
+        if h % CELL or w % CELL or h < 64 or w < 64:
+            raise ValueError(f"canvas sides must be multiples of {CELL} and >= 64, got {canvas!r}")
+    return PreprocessSpec(mode=mode, canvas_h=h, canvas_w=w)
+
+
+def looks_like_phone_frames(examples: Sequence[Example], *, sample: int = 12) -> bool:
+    from inspection.vision.images import ImageError, read_image_file
+    from inspection.vision.preprocess import PreprocessError, find_phone
+
+    rng = np.random.default_rng(0)
+    picks = rng.choice(len(examples), size=min(sample, len(examples)), replace=False)
+    found = 0
+    for i in picks:
+        try:
+            image = read_image_file(examples[int(i)].path, reduce=2)
+            if image.shape[1] * 2 >= 640:
+                find_phone(image)
+                found += 1
+        except (ImageError, PreprocessError):
+            continue
+    return found >= 0.8 * len(picks)
+
+
+def plot_history(history: list[dict[str, float]], path: Path) -> None:
+    """Learning curves next to the weights: people read a curve faster than a table."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 3.2), dpi=100)
+    loss_ax, auc_ax = fig.subplots(1, 2)
+    epochs = [h["epoch"] for h in history]
+    loss_ax.plot(epochs, [h["train_loss"] for h in history], marker="o", label="train (image + cell)")
+    loss_ax.plot(epochs, [h["val_loss"] for h in history], marker="o", label="validation (image)")
+    loss_ax.set(xlabel="epoch", ylabel="loss", title="loss")
+    loss_ax.legend()
+    auc_ax.plot(epochs, [h["val_auroc"] for h in history], marker="o", color="tab:green")
+    auc_ax.set(xlabel="epoch", ylabel="AUROC", title="validation AUROC")
+    fig.tight_layout()
+    fig.savefig(path)
