@@ -14,7 +14,8 @@ from typing import TypeVar
 import numpy as np
 
 from inspection.core.domain import Label, LabelledScore
-from inspection.core.thresholds import coverage_at_risk, suggest, sweep, what_if
+from inspection.core.metrics import coverage_at_risk
+from inspection.core.thresholds import suggest, sweep, what_if
 
 T = TypeVar("T")
 

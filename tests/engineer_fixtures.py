@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import numpy as np
 import pytest
 
 from inspection import store
 from inspection.config import Settings
 from inspection.services import ingest, review
 from inspection.services.context import Pipeline
-from tests.fakes import BrightnessScorer, FakeClock, Models
+from tests.fakes import BrightnessScorer, FakeClock, Models, png
 
 TINY_CANVAS = (128, 64)
 _CACHE: dict[str, Any] = {}
@@ -63,6 +62,14 @@ def two_models(tmp_path_factory: pytest.TempPathFactory, phone_photos: Path) -> 
             out[name] = root / name
         _CACHE["models"] = out
     return dict(_CACHE["models"])
+
+
+@pytest.fixture
+def two_model_settings(db_settings: Settings, two_models: dict[str, Path]) -> Settings:
+    """Settings over SQLite and PostgreSQL with both real artifacts installed; model-a serves."""
+    settings = db_settings.model_copy(update={"default_model": "model-a"})
+    install_models(settings, two_models)
+    return settings
 
 
 def install_models(settings: Settings, models: dict[str, Path]) -> None:
@@ -145,12 +152,7 @@ def ingest_labelled(app: Pipeline, files: list[tuple[bytes, str]], *, station: s
 
 
 def png_bytes(level: int, *, seed: int, size: int = 64) -> bytes:
-    img = np.full((size, size, 3), level, dtype=np.uint8)
-    img[0, 0, 0] = seed % 256
-    img[0, 1, 0] = (seed // 256) % 256
-    ok, buf = cv2.imencode(".png", img)
-    assert ok
-    return buf.tobytes()
+    return png(level, seed=seed, size=size)
 
 
 def deployment_events(app: Pipeline) -> list[store.EventRow]:

@@ -19,7 +19,7 @@ from typing import Any
 import gradio as gr
 
 from inspection.config import Settings
-from inspection.services.accounts import COOKIE_NAME, AuthError, Permission, Sessions, User
+from inspection.services.accounts import COOKIE_NAME, AuthError, Permission, Sessions, User, require
 from inspection.services.context import Pipeline
 
 __all__ = ["Permission", "UiContext", "User", "cookie_from"]
@@ -65,8 +65,6 @@ class UiContext:
         """The user when allowed; raises gr.Error (shown as a message) otherwise. Call it first in
         every handler that reads engineer data or changes anything."""
         try:
-            from inspection.services.accounts import require
-
             return require(self.user(request), permission)
         except AuthError as exc:
             raise gr.Error(str(exc)) from None

@@ -6,7 +6,6 @@ temporary folder (where Gradio may serve files from) and old zips there are remo
 
 from __future__ import annotations
 
-import logging
 import shutil
 import tempfile
 import time
@@ -18,9 +17,15 @@ import gradio as gr
 
 from inspection.services import errors, export, validation
 from ui.context import Permission, UiContext
+from ui.engineer_common import handler_messages
 
-log = logging.getLogger(__name__)
 KEEP_SECONDS = 3600
+_messages = handler_messages(
+    export.ExportError,
+    errors.InputError,
+    where="export",
+    internal="internal error: the export failed; the server log has the details",
+)
 
 
 def _when(value: str | None, name: str) -> datetime | None:
@@ -65,24 +70,17 @@ def build(ctx: UiContext) -> None:
     summary = gr.Markdown(elem_id="export-summary")
     download = gr.File(label="Download", interactive=False, elem_id="export-file")
 
+    @_messages
     def run(f: str, src: str, st: str, s: str, u: str, mv: str, request: gr.Request) -> tuple[str, Any]:
         user = ctx.require(request, Permission.ENGINEER)
-        try:
-            flt = export.ExportFilter(
-                station=validation.validate_station(st) if st and st.strip() else None,
-                since=_when(s, "Since"),
-                until=_when(u, "Until"),
-                source=src,
-                model_version=mv.strip() or None if mv else None,
-            )
-            zpath, res = export.export_zip(app, fmt=f, flt=flt, work=work_dir(), actor=user.name)
-        except (export.ExportError, errors.InputError) as exc:
-            raise gr.Error(str(exc)) from None
-        except gr.Error:
-            raise
-        except Exception:
-            log.exception("export failed")
-            raise gr.Error("internal error: the export failed; the server log has the details") from None
+        flt = export.ExportFilter(
+            station=validation.validate_station(st) if st and st.strip() else None,
+            since=_when(s, "Since"),
+            until=_when(u, "Until"),
+            source=src,
+            model_version=mv.strip() or None if mv else None,
+        )
+        zpath, res = export.export_zip(app, fmt=f, flt=flt, work=work_dir(), actor=user.name)
         text = f"{res.records} records exported as **{f}** in {res.seconds:.1f} s" + (
             f" ({res.skipped} without a usable image left out)" if res.skipped else ""
         )

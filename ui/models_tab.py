@@ -7,58 +7,37 @@ user as who made the change; the reason is stored with it.
 
 from __future__ import annotations
 
-import functools
-import logging
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import gradio as gr
 
-from inspection.services import deploy
+from inspection.services import deploy, registry
+from inspection.services.context import Pipeline
 from ui.context import Permission, UiContext
-
-log = logging.getLogger(__name__)
-P = ParamSpec("P")
-R = TypeVar("R")
+from ui.engineer_common import handler_messages
 
 MODEL_HEADERS = ["version", "roles", "held-out AUROC", "val AUROC", "modified", "data hash"]
 DIS_HEADERS = ["inspection", "station", "candidate", "production", "human", "image"]
 
-
-def _messages(fn: Callable[P, R]) -> Callable[P, R]:
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except deploy.DeployError as exc:
-            raise gr.Error(str(exc)) from None
-        except Exception:
-            log.exception("models tab: %s failed", getattr(fn, "__name__", "handler"))
-            raise gr.Error("internal error: nothing was changed; the server log has the details") from None
-
-    return wrapper
+_messages = handler_messages(registry.DeployError, where="models tab")
 
 
-def model_rows(infos: list[deploy.ModelInfo]) -> list[list[Any]]:
-    rows = []
-    for m in infos:
-        held = m.metrics.get("heldout") if isinstance(m.metrics.get("heldout"), dict) else {}
-        rows.append(
-            [
-                m.version,
-                ", ".join(m.roles) or "-",
-                held.get("auroc") if held else None,
-                m.metrics.get("val_auroc"),
-                m.modified.strftime("%Y-%m-%d %H:%M") if m.modified else "",
-                m.data_hash[:12],
-            ]
-        )
-    return rows
+def model_rows(infos: list[registry.ModelInfo]) -> list[list[Any]]:
+    return [
+        [
+            m.version,
+            ", ".join(m.roles) or "-",
+            m.heldout.get("auroc"),
+            m.metrics.get("val_auroc"),
+            m.modified.strftime("%Y-%m-%d %H:%M") if m.modified else "",
+            m.data_hash[:12],
+        ]
+        for m in infos
+    ]
 
 
-def state_text(state: deploy.DeploymentState) -> str:
+def state_text(state: registry.DeploymentState) -> str:
     line = f"**Production:** `{state.production}`"
     if state.candidate and state.mode != "none":
         extra = f" deciding {state.canary_fraction:.1%} of items" if state.mode == "canary" else " (hidden)"
@@ -66,6 +45,49 @@ def state_text(state: deploy.DeploymentState) -> str:
     if state.actor:
         line += f"  \nlast change by {state.actor}" + (f": {state.reason}" if state.reason else "")
     return line
+
+
+def apply_change(
+    app: Pipeline, kind: str, *, version: str, fraction: float, by: str, reason: str, force: bool
+) -> str:
+    """Run one deployment action; the message that says what changed."""
+    if kind == "shadow":
+        deploy.shadow(app, version=version, by=by, reason=reason)
+        return f"`{version}` now runs in shadow."
+    if kind == "canary":
+        deploy.canary(app, version=version, fraction=fraction, by=by, reason=reason)
+        return f"`{version}` now decides {fraction:.0%} of items."
+    if kind == "promote":
+        res = deploy.promote(app, version=version, by=by, reason=reason, force=force)
+        return f"`{version}` promoted; previous production `{res.previous}` stays loaded" + (
+            " (forced)" if res.forced else ""
+        )
+    st = deploy.rollback(app, by=by, reason=reason)
+    return f"rolled back: production `{st.production}`."
+
+
+def comparison_view(c: deploy.Comparison) -> tuple[str, list[list[Any]]]:
+    """The comparison as a sentence and the disagreement rows."""
+    if c.n == 0:
+        return f"`{c.version}`: no items scored by both yet (start shadow or canary).", []
+    lo, hi = c.agreement_interval
+    text = (
+        f"`{c.version}` vs production on **{c.n}** items: agreement **{(c.agreement or 0):.1%}** "
+        f"(95 % {lo:.1%}–{hi:.1%}), kappa {c.kappa if c.kappa is None else round(c.kappa, 3)}, "
+        f"score correlation {c.correlation if c.correlation is None else round(c.correlation, 3)}; "
+        f"{c.disagreements_total} disagreements."
+    )
+    if c.n_labelled:
+        text += (
+            f"  \nOn {c.n_labelled} human-labelled items: candidate accuracy "
+            f"{(c.candidate_accuracy or 0):.1%}, production {(c.production_accuracy or 0):.1%}."
+        )
+    rows = [
+        [d.inspection_id, d.station, round(d.candidate_score, 4), round(d.production_score, 4),
+         d.human_label or "", d.image_path]
+        for d in c.disagreements
+    ]
+    return text, rows
 
 
 def build(ctx: UiContext) -> None:
@@ -94,8 +116,8 @@ def build(ctx: UiContext) -> None:
     dis = gr.Dataframe(headers=DIS_HEADERS, interactive=False, label="Disagreements", elem_id="models-dis")
 
     def snapshot() -> tuple[str, list[list[Any]], Any]:
-        infos = deploy.list_models(app)
-        st = deploy.current_state(app)
+        infos = registry.list_models(app)
+        st = registry.current_state(app)
         names = [m.version for m in infos]
         return state_text(st), model_rows(infos), gr.Dropdown(choices=names)
 
@@ -110,21 +132,8 @@ def build(ctx: UiContext) -> None:
             user = ctx.require(request, Permission.ENGINEER)
             if kind != "rollback" and not v:
                 raise gr.Error("pick a model version first")
-            why = (why or "").strip()
-            if kind == "shadow":
-                deploy.shadow(app, version=str(v), by=user.name, reason=why)
-                msg = f"`{v}` now runs in shadow."
-            elif kind == "canary":
-                deploy.canary(app, version=str(v), fraction=float(frac), by=user.name, reason=why)
-                msg = f"`{v}` now decides {float(frac):.0%} of items."
-            elif kind == "promote":
-                res = deploy.promote(app, version=str(v), by=user.name, reason=why, force=bool(forced))
-                msg = f"`{v}` promoted; previous production `{res.previous}` stays loaded" + (
-                    " (forced)" if res.forced else ""
-                )
-            else:
-                st = deploy.rollback(app, by=user.name, reason=why)
-                msg = f"rolled back: production `{st.production}`."
+            msg = apply_change(app, kind, version=str(v), fraction=float(frac), by=user.name,
+                               reason=(why or "").strip(), force=bool(forced))
             return (*snapshot(), msg)
 
         return run
@@ -134,33 +143,7 @@ def build(ctx: UiContext) -> None:
         ctx.require(request, Permission.ENGINEER)
         if not v:
             raise gr.Error("pick a model version first")
-        c = deploy.compare(app, version=v, limit=100)
-        if c.n == 0:
-            return f"`{v}`: no items scored by both yet (start shadow or canary).", []
-        lo, hi = c.agreement_interval
-        text = (
-            f"`{v}` vs production on **{c.n}** items: agreement **{(c.agreement or 0):.1%}** "
-            f"(95 % {lo:.1%}–{hi:.1%}), kappa {c.kappa if c.kappa is None else round(c.kappa, 3)}, "
-            f"score correlation {c.correlation if c.correlation is None else round(c.correlation, 3)}; "
-            f"{c.disagreements_total} disagreements."
-        )
-        if c.n_labelled:
-            text += (
-                f"  \nOn {c.n_labelled} human-labelled items: candidate accuracy "
-                f"{(c.candidate_accuracy or 0):.1%}, production {(c.production_accuracy or 0):.1%}."
-            )
-        rows = [
-            [
-                d.inspection_id,
-                d.station,
-                round(d.candidate_score, 4),
-                round(d.production_score, 4),
-                d.human_label or "",
-                d.image_path,
-            ]
-            for d in c.disagreements
-        ]
-        return text, rows
+        return comparison_view(deploy.compare(app, version=v, limit=100))
 
     outs = [state_md, table, version]
     b_refresh.click(refresh, inputs=None, outputs=outs)

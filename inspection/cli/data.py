@@ -1,4 +1,4 @@
-"""Data commands: synthetic training images."""
+"""`inspection synth`: synthetic training images."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 
 import typer
+
+from inspection.vision import synth
 
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 
@@ -19,37 +21,26 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def register(app: typer.Typer) -> None:
-    """Commands of this area are added here."""
-
-    @app.command()
-    def synth(
-        out: Path = typer.Argument(..., help="New or empty folder: scratch/, ok/, masks/, manifest.csv."),
-        count: int = typer.Option(..., "--count", "-n", help="Number of images (>= 1)."),
-        seed: int = typer.Option(..., "--seed", help="Dataset seed (>= 0); same seed + args = same bytes."),
-        scratch_fraction: float = typer.Option(0.5, "--scratch-fraction", help="Share of scratched, 0-1."),
-        size: str = typer.Option("1920x1080", "--size", help="Frame size WIDTHxHEIGHT (at least 64x64)."),
-        workers: int = typer.Option(1, "--workers", "-j", help="Processes; the images do not depend on it."),
-        progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
-    ) -> None:
-        """Generate synthetic phone photos (ImageFolder + masks + manifest.csv)."""
-        from inspection.vision import synth as synth_mod  # lazy: keeps `inspection --help` light
-
-        dims = parse_size(size)
-        try:
-            report = synth_mod.generate(
-                out,
-                count=count,
-                seed=seed,
-                scratch_fraction=scratch_fraction,
-                size=dims,
-                workers=workers,
-                progress=progress,
-            )
-        except ValueError as exc:  # bad arguments or a non-empty output folder: a usage error
-            raise typer.BadParameter(str(exc)) from None
-        typer.echo(
-            f"wrote {report.count} images ({report.positives} scratch, {report.count - report.positives} ok) "
-            f"at {dims[0]}x{dims[1]} to {report.out} in {report.seconds:.1f} s "
-            f"({report.images_per_second:.1f} images/s)"
+def synth_cmd(
+    out: Path = typer.Argument(..., help="New or empty folder: scratch/, ok/, masks/, manifest.csv."),
+    count: int = typer.Option(..., "--count", "-n", help="Number of images (>= 1)."),
+    seed: int = typer.Option(..., "--seed", help="Dataset seed (>= 0); same seed + args = same bytes."),
+    scratch_fraction: float = typer.Option(0.5, "--scratch-fraction", help="Share of scratched, 0-1."),
+    size: str = typer.Option("1920x1080", "--size", help="Frame size WIDTHxHEIGHT (at least 64x64)."),
+    workers: int = typer.Option(1, "--workers", "-j", help="Processes; the images do not depend on it."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
+) -> None:
+    """Generate synthetic phone photos (ImageFolder + masks + manifest.csv)."""
+    dims = parse_size(size)
+    try:
+        report = synth.generate(
+            out, count=count, seed=seed, scratch_fraction=scratch_fraction, size=dims, workers=workers,
+            progress=progress,
         )
+    except ValueError as exc:  # bad arguments or a non-empty output folder: a usage error
+        raise typer.BadParameter(str(exc)) from None
+    typer.echo(
+        f"wrote {report.count} images ({report.positives} scratch, {report.count - report.positives} ok) "
+        f"at {dims[0]}x{dims[1]} to {report.out} in {report.seconds:.1f} s "
+        f"({report.images_per_second:.1f} images/s)"
+    )

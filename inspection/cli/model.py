@@ -1,4 +1,8 @@
-"""Model commands: train, evaluate, predict. Thin: parse, call one function, format."""
+"""`inspection train|evaluate|predict`: model artifacts from images. Thin: parse, call one function, format.
+
+torch is imported inside the commands that need it, so `inspection --help` and the database commands
+start without it (about a second saved per call).
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import cv2
 import typer
 
-
-def fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg="red")
-    return typer.Exit(2)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("train")(train_cmd)
-    app.command("evaluate")(evaluate_cmd)
-    app.command("predict")(predict_cmd)
+from inspection.cli.common import fail
+from inspection.core.scoring import Scored
+from inspection.vision.artifact_meta import ArtifactError
+from inspection.vision.dataset import DatasetError
+from inspection.vision.images import read_image_file
+from inspection.vision.preprocess import overlay as draw_overlay
 
 
 def train_cmd(
@@ -32,8 +33,7 @@ def train_cmd(
     version: str = typer.Option("", help="model version (default: <out name>-<timestamp>)"),
 ) -> None:
     """Train a scratch model on an ImageFolder and write a model artifact."""
-    from inspection.vision.dataset import DatasetError
-    from inspection.vision.train import TrainConfig, TrainingError, choose_preprocess, train
+    from inspection.vision.train import TrainConfig, TrainingError, choose_preprocess, train  # lazy: torch
 
     try:
         spec = choose_preprocess(data, positive=positive, mode=mode, canvas=canvas)
@@ -58,10 +58,8 @@ def evaluate_cmd(
     threads: int = typer.Option(2),
 ) -> None:
     """Evaluate a model artifact on labelled images."""
-    from inspection.vision.artifact import ArtifactError
-    from inspection.vision.dataset import DatasetError
-    from inspection.vision.evaluate import evaluate
-    from inspection.vision.predictor import load_predictor
+    from inspection.vision.evaluate import evaluate  # lazy: torch
+    from inspection.vision.predictor import load_predictor  # lazy: torch
 
     try:
         report = evaluate(load_predictor(model_dir, threads=threads), data, positive=positive)
@@ -77,6 +75,22 @@ def evaluate_cmd(
             typer.echo(f"{key:>20}: {value}")
 
 
+def _prediction_row(path: Path, scored: Scored, overlay: Path | None) -> dict[str, Any]:
+    """One file's result: score, label and regions (and the overlay written), or its error."""
+    pred = scored.prediction
+    row: dict[str, Any] = {"file": str(path), "model_version": pred.model_version}
+    if not pred.valid or pred.score is None:
+        return row | {"error": pred.error}
+    row |= {
+        "score": round(pred.score, 5),
+        "label": "scratch" if pred.score >= 0.5 else "ok",
+        "regions": [vars(r) for r in pred.regions],
+    }
+    if overlay is not None:
+        row["overlay"] = str(write_overlay(path, scored, overlay))
+    return row
+
+
 def predict_cmd(
     model_dir: Path = typer.Argument(...),
     images: list[Path] = typer.Argument(...),
@@ -86,8 +100,7 @@ def predict_cmd(
 ) -> None:
     """Score images: probability of a scratch, label and highlighted regions. Exit code 1 if any file
     could not be judged (the others are still scored)."""
-    from inspection.vision.artifact import ArtifactError
-    from inspection.vision.predictor import load_predictor
+    from inspection.vision.predictor import load_predictor  # lazy: torch
 
     try:
         predictor = load_predictor(model_dir, threads=threads)
@@ -95,16 +108,8 @@ def predict_cmd(
         raise fail(str(exc)) from None
     failures = 0
     for path, scored in zip(images, predictor.score_files(images), strict=True):
-        pred = scored.prediction
-        row: dict[str, Any] = {"file": str(path), "model_version": pred.model_version}
-        if pred.valid and pred.score is not None:
-            row |= {"score": round(pred.score, 5), "label": "scratch" if pred.score >= 0.5 else "ok",
-                    "regions": [vars(r) for r in pred.regions]}
-            if overlay is not None:
-                row["overlay"] = str(write_overlay(path, scored, overlay))
-        else:
-            failures += 1
-            row["error"] = pred.error
+        row = _prediction_row(path, scored, overlay)
+        failures += "error" in row
         if as_json:
             typer.echo(json.dumps(row))
         elif "error" in row:
@@ -115,12 +120,7 @@ def predict_cmd(
         raise typer.Exit(1)
 
 
-def write_overlay(path: Path, scored: Any, out_dir: Path) -> Path:
-    import cv2
-
-    from inspection.vision.images import read_image_file
-    from inspection.vision.preprocess import overlay
-
+def write_overlay(path: Path, scored: Scored, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     image = read_image_file(path)
     target = out_dir / f"{path.stem}_overlay.png"
@@ -128,5 +128,5 @@ def write_overlay(path: Path, scored: Any, out_dir: Path) -> Path:
     while target.exists():  # two inputs with the same stem must not overwrite each other
         target = out_dir / f"{path.stem}_overlay_{n}.png"
         n += 1
-    cv2.imwrite(str(target), overlay(image, scored.heatmap, scored.prediction.regions))
+    cv2.imwrite(str(target), draw_overlay(image, scored.heatmap, scored.prediction.regions))
     return target

@@ -1,9 +1,10 @@
 """Pure statistics for audit reports, shadow agreement and drift monitoring.
 
-Standard library, numpy and `inspection.core.domain` only: no scipy (not a dependency), no I/O, no clock.
-The exact (Clopper–Pearson) intervals rest on a regularized incomplete beta function evaluated
-with the Numerical Recipes continued fraction (modified Lentz), and a safeguarded Newton solve for
-its quantile. Both are vectorised because threshold sweeps need hundreds of bounds at once.
+Standard library, numpy, scipy and `inspection.core.domain` only: no I/O, no clock. The special
+functions (normal and beta quantiles, incomplete beta), the integer-count Wilson interval and the
+two-sample KS statistic come from scipy; what is ours is the thin layer on top: fractional counts,
+the Kish effective-sample-size weighting of audit samples, and vectorised bounds for threshold
+sweeps. tests/unit/test_stats_reference.py checks scipy against the hand-written code it replaced.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+from scipy import special
+from scipy import stats as sps
 
 from inspection.core.domain import AuditEstimate, Label
 
@@ -49,12 +52,8 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------------------------------
-# Special functions
+# Special functions (scipy, with the argument checks our callers rely on)
 # ---------------------------------------------------------------------------------------------
-
-_FPMIN = 1e-300
-_CF_EPS = 1e-15
-_CF_MAXIT = 100_000  # convergence takes O(sqrt(max(a, b))) terms; n_eff of 1e7 is still covered
 
 
 def _check_confidence(confidence: float) -> None:
@@ -63,92 +62,10 @@ def _check_confidence(confidence: float) -> None:
 
 
 def norm_ppf(p: float) -> float:
-    """Standard normal quantile (Acklam's rational approximation refined by one Halley step).
-
-    The raw approximation is good to ~1e-9; the Halley step against math.erfc brings it to
-    double precision, so Wilson intervals match published tables in every printed digit.
-    """
+    """Standard normal quantile (scipy's `ndtri`)."""
     if not (0.0 < p < 1.0):
         raise ValueError(f"p must be within (0, 1), got {p}")
-    a = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02,
-         1.383577518672690e02, -3.066479806614716e01, 2.506628277459239e00)  # fmt: skip
-    b = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02,
-         6.680131188771972e01, -1.328068155288572e01)  # fmt: skip
-    c = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00,
-         -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e00)  # fmt: skip
-    d = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)
-    p_low = 0.02425
-    if p < p_low:
-        q = math.sqrt(-2.0 * math.log(p))
-        x = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / (
-            (((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1.0
-        )
-    elif p <= 1.0 - p_low:
-        q = p - 0.5
-        r = q * q
-        x = (
-            (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5])
-            * q
-            / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1.0)
-        )
-    else:
-        q = math.sqrt(-2.0 * math.log1p(-p))
-        x = -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / (
-            (((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1.0
-        )
-    e = 0.5 * math.erfc(-x / math.sqrt(2.0)) - p
-    u = e * math.sqrt(2.0 * math.pi) * math.exp(x * x / 2.0)
-    return x - u / (1.0 + x * u / 2.0)
-
-
-_lgamma = np.vectorize(math.lgamma, otypes=[np.float64])
-
-
-def _log_beta_front(a: FloatArray, b: FloatArray, x: FloatArray) -> FloatArray:
-    """log( x^a (1-x)^b / B(a, b) ), the prefactor shared by the continued fraction and the pdf."""
-    with np.errstate(divide="ignore"):
-        return (_lgamma(a + b) - _lgamma(a) - _lgamma(b) + a * np.log(x) + b * np.log1p(-x)).astype(
-            np.float64
-        )
-
-
-def _betacf(a: FloatArray, b: FloatArray, x: FloatArray) -> FloatArray:
-    """Continued fraction for the incomplete beta (Numerical Recipes `betacf`, modified Lentz).
-
-    Vectorised: an element is frozen at the first term where it converges (as the scalar loop
-    would stop); waiting for all elements to satisfy the test on the *same* term never ends when
-    rounding makes some hover just above the tolerance.
-    """
-    qab = a + b
-    qap = a + 1.0
-    qam = a - 1.0
-    c = np.ones_like(x)
-    d = 1.0 - qab * x / qap
-    d = np.where(np.abs(d) < _FPMIN, _FPMIN, d)
-    d = 1.0 / d
-    h = d.copy()
-    converged = np.zeros(x.shape, dtype=bool)
-    for m in range(1, _CF_MAXIT + 1):
-        m2 = 2.0 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = np.where(np.abs(d) < _FPMIN, _FPMIN, d)
-        c = 1.0 + aa / c
-        c = np.where(np.abs(c) < _FPMIN, _FPMIN, c)
-        d = 1.0 / d
-        h = h * d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = np.where(np.abs(d) < _FPMIN, _FPMIN, d)
-        c = 1.0 + aa / c
-        c = np.where(np.abs(c) < _FPMIN, _FPMIN, c)
-        d = 1.0 / d
-        delta = d * c
-        h = np.where(converged, h, h * delta)
-        converged |= np.abs(delta - 1.0) < _CF_EPS
-        if bool(np.all(converged)):
-            break
-    return np.asarray(h, dtype=np.float64)
+    return float(special.ndtri(p))
 
 
 def betainc(a: Floats | float, b: Floats | float, x: Floats | float) -> FloatArray:
@@ -158,66 +75,17 @@ def betainc(a: Floats | float, b: Floats | float, x: Floats | float) -> FloatArr
         raise ValueError("betainc needs a > 0 and b > 0")
     if np.any((x_ < 0) | (x_ > 1)) or np.any(np.isnan(x_)):
         raise ValueError("betainc needs x within [0, 1]")
-    out = np.where(x_ >= 1.0, 1.0, 0.0).astype(np.float64)
-    inner = (x_ > 0.0) & (x_ < 1.0)
-    if not np.any(inner):
-        return out
-    a_i, b_i, x_i = a_[inner], b_[inner], x_[inner]
-    front = np.exp(_log_beta_front(a_i, b_i, x_i))
-    # The continued fraction converges fast only below the mean; above it use the symmetry
-    # I_x(a, b) = 1 - I_{1-x}(b, a).
-    direct = x_i < (a_i + 1.0) / (a_i + b_i + 2.0)
-    res = np.empty_like(x_i)
-    if np.any(direct):
-        ad, bd, xd = a_i[direct], b_i[direct], x_i[direct]
-        res[direct] = front[direct] * _betacf(ad, bd, xd) / ad
-    flip = ~direct
-    if np.any(flip):
-        af, bf, xf = a_i[flip], b_i[flip], x_i[flip]
-        res[flip] = 1.0 - front[flip] * _betacf(bf, af, 1.0 - xf) / bf
-    out[inner] = np.clip(res, 0.0, 1.0)
-    return out
+    return np.asarray(special.betainc(a_, b_, x_), dtype=np.float64)
 
 
 def beta_ppf(p: Floats | float, a: Floats | float, b: Floats | float) -> FloatArray:
-    """Quantile of Beta(a, b): the x with I_x(a, b) = p (broadcast arrays).
-
-    Safeguarded Newton (NR `rtsafe`): a bracket [lo, hi] that always contains the root shrinks
-    every step, Newton steps that leave it fall back to bisection, so it cannot diverge; it reaches
-    ~1e-13 relative accuracy in about ten evaluations instead of fifty bisections.
-    """
+    """Quantile of Beta(a, b): the x with I_x(a, b) = p (broadcast arrays; scipy's `betaincinv`)."""
     p_, a_, b_ = (np.asarray(v, dtype=np.float64) for v in np.broadcast_arrays(p, a, b))
     if np.any((p_ < 0) | (p_ > 1)) or np.any(np.isnan(p_)):
         raise ValueError("beta_ppf needs p within [0, 1]")
-    shape = p_.shape
-    p_, a_, b_ = p_.ravel(), a_.ravel(), b_.ravel()
-    x = np.clip(a_ / (a_ + b_), 1e-300, 1.0 - 1e-16)
-    lo = np.zeros_like(x)
-    hi = np.ones_like(x)
-    active = (p_ > 0.0) & (p_ < 1.0)
-    for _ in range(200):
-        if not np.any(active):
-            break
-        idx = np.flatnonzero(active)
-        xa, aa, ba, pa = x[idx], a_[idx], b_[idx], p_[idx]
-        f = betainc(aa, ba, xa) - pa
-        below = f < 0.0
-        lo[idx] = np.where(below, xa, lo[idx])
-        hi[idx] = np.where(below, hi[idx], xa)
-        # pdf = x^(a-1)(1-x)^(b-1)/B(a,b) = front / (x(1-x)); exp underflow → 0 → bisection below.
-        pdf = np.exp(_log_beta_front(aa, ba, xa)) / (xa * (1.0 - xa))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            newton = xa - f / pdf
-        lo_i, hi_i = lo[idx], hi[idx]
-        ok = np.isfinite(newton) & (newton > lo_i) & (newton < hi_i)
-        # f == 0 makes xa its own bracket end, so "inside the bracket" fails: keep the exact root.
-        nxt = np.where(f == 0.0, xa, np.where(ok, newton, 0.5 * (lo_i + hi_i)))
-        step = np.abs(nxt - xa)
-        x[idx] = nxt
-        done = (f == 0.0) | (step <= 1e-14 * np.maximum(nxt, 1e-280)) | (hi_i - lo_i <= 1e-300)
-        active[idx[done]] = False
-    x = np.where(p_ <= 0.0, 0.0, np.where(p_ >= 1.0, 1.0, x))
-    return x.reshape(shape)
+    x = np.asarray(special.betaincinv(a_, b_, p_), dtype=np.float64)
+    # Exact ends: the quantiles of 0 and 1 are the support's ends whatever the shape.
+    return np.where(p_ <= 0.0, 0.0, np.where(p_ >= 1.0, 1.0, x))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,16 +108,28 @@ def wilson_interval(events: int, trials: int, *, confidence: float = 0.95) -> tu
     _check_counts(events, trials)
     if trials == 0:
         return 0.0, 1.0
+    ci = sps.binomtest(int(events), int(trials)).proportion_ci(confidence_level=confidence, method="wilson")
+    return _exact_ends(float(ci.low), float(ci.high), events, trials)
+
+
+def _exact_ends(low: float, high: float, events: float, trials: float) -> tuple[float, float]:
+    # Exact endpoints at 0 / n events (the formula gives them up to rounding).
+    return (0.0 if events == 0 else max(0.0, low)), (1.0 if events >= trials else min(1.0, high))
+
+
+def _wilson_fractional(events: float, trials: float, confidence: float) -> tuple[float, float]:
+    """Wilson's formula for fractional counts (weighted data); scipy's binomtest takes integers only.
+
+    The formula is continuous in (k, n); for integer counts it equals `wilson_interval`
+    (test_stats_reference checks both against the old code).
+    """
     z = norm_ppf(0.5 + confidence / 2.0)
     n = float(trials)
     phat = events / n
     denom = 1.0 + z * z / n
     centre = (phat + z * z / (2.0 * n)) / denom
     half = z * math.sqrt(phat * (1.0 - phat) / n + z * z / (4.0 * n * n)) / denom
-    # Exact endpoints at 0 / n events (the formula gives them up to rounding).
-    low = 0.0 if events == 0 else max(0.0, centre - half)
-    high = 1.0 if events == trials else min(1.0, centre + half)
-    return low, high
+    return _exact_ends(centre - half, centre + half, events, trials)
 
 
 def clopper_pearson_interval(
@@ -393,13 +273,7 @@ def weighted_estimate(
     rate = min(rate, 1.0)
     k = rate * n_eff
     if method == "wilson":
-        # Wilson's formula is continuous in (k, n), so fractional counts are fine.
-        z = norm_ppf(0.5 + confidence / 2.0)
-        denom = 1.0 + z * z / n_eff
-        centre = (rate + z * z / (2.0 * n_eff)) / denom
-        half = z * math.sqrt(rate * (1.0 - rate) / n_eff + z * z / (4.0 * n_eff * n_eff)) / denom
-        low = 0.0 if k == 0 else max(0.0, centre - half)
-        high = 1.0 if k >= n_eff else min(1.0, centre + half)
+        low, high = _wilson_fractional(k, n_eff, confidence)
     elif method == "clopper_pearson":
         low, high = clopper_pearson_interval(k, n_eff, confidence=confidence)
     else:
@@ -530,16 +404,10 @@ def psi(reference: Floats, recent: Floats, *, bins: int = 10, epsilon: float = 1
 
 def ks_statistic(a: Floats, b: Floats) -> float:
     """Two-sample Kolmogorov–Smirnov D = max |F_a(x) - F_b(x)|; nan if either sample is empty."""
-    xa = np.sort(_finite(a))
-    xb = np.sort(_finite(b))
+    xa, xb = _finite(a), _finite(b)
     if xa.size == 0 or xb.size == 0:
         return math.nan
-    # Both ECDFs are right-continuous step functions that only jump at sample points, so the
-    # supremum is attained at one of them.
-    grid = np.concatenate([xa, xb])
-    fa = np.searchsorted(xa, grid, side="right") / xa.size
-    fb = np.searchsorted(xb, grid, side="right") / xb.size
-    return float(np.max(np.abs(fa - fb)))
+    return float(sps.ks_2samp(xa, xb).statistic)
 
 
 def percentiles(values: Floats, qs: Sequence[int] = (50, 90, 99)) -> dict[int, float]:

@@ -1,5 +1,6 @@
 """Threshold math for partial automation: what-if on labelled history, sweeps, a suggestion with
-evidence, and score-quality curves. Pure: stdlib, numpy, `inspection.core.domain` and `inspection.core.stats`.
+evidence. Pure: stdlib, numpy, `inspection.core.domain` and `inspection.core.stats` (score-quality
+curves such as AUROC and ECE live in `inspection.core.metrics`).
 
 Semantics follow `inspection.core.policy.route` under `partial`: score <= pass_below → auto pass (ok),
 score >= reject_above → auto reject (scratch), anything else → a person.
@@ -21,80 +22,34 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from inspection.core.domain import LabelledScore
-from inspection.core.stats import (
-    Floats,
-    LabelLike,
-    is_scratch,
-    one_sided_upper_array,
-    scratch_mask,
-    upper_bound_holds,
+from inspection.core.replay import (
+    ScoreTable,
+    Side,
+    WhatIf,
+    pass_side,
+    reject_side,
+    score_table,
+    weighted_candidates,
+    what_ifs,
 )
+from inspection.core.stats import upper_bound_holds
 
 FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
-Labels = Sequence[LabelLike] | npt.NDArray[Any]
 
 __all__ = [
-    "Reliability",
     "Suggestion",
     "WhatIf",
-    "auroc",
-    "average_precision",
     "candidate_thresholds",
-    "coverage_at_risk",
-    "expected_calibration_error",
     "labels_for_zero_escapes",
-    "reliability",
     "suggest",
     "sweep",
     "what_if",
 ]
-
-
-# ---------------------------------------------------------------------------------------------
-# Result types
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WhatIf:
-    """What `partial` with these thresholds would have done on the labelled history.
-
-    All rates are weighted shares of ALL inspected phones unless the name says otherwise.
-    """
-
-    pass_below: float
-    reject_above: float
-    n: int  # labelled records
-    n_eff: float  # Kish effective sample size of the weights
-    automation_rate: float  # auto pass + auto reject
-    auto_pass_rate: float
-    auto_reject_rate: float
-    review_rate: float  # routed to a person (1 - automation_rate)
-    escape_rate: float  # scratched AND auto-passed, per inspected phone
-    escape_upper: float  # one-sided upper bound of escape_rate at `confidence`
-    escape_rate_among_passed: float  # escapes / auto-passed phones (nan if none pass)
-    escape_rate_among_scratched: float  # escapes / scratched phones: the miss rate (nan if none)
-    false_reject_rate: float  # ok AND auto-rejected, per inspected phone
-    false_reject_upper: float
-    escapes: int  # labelled records that would have escaped (unweighted)
-    false_rejects: int  # labelled records that would have been falsely rejected (unweighted)
-    items_per_hour: float
-    seconds_per_review: float
-    reviews_per_hour: float  # items_per_hour * review_rate
-    review_minutes_per_hour: float  # inspector minutes needed per hour of line time
-    confidence: float
-
-    def review_load_per_hour(self, items_per_hour: float, seconds_per_review: float) -> float:
-        """Inspector minutes per hour at another line speed or review speed."""
-        return items_per_hour * self.review_rate * seconds_per_review / 60.0
 
 
 @dataclass(frozen=True)
@@ -111,194 +66,6 @@ class Suggestion:
     labels_needed: int
     mode: str = "automation"  # "automation" (maximise automation) or "cost" (minimise cost)
     expected_cost: float | None = None  # per inspected phone, cost mode only
-
-
-@dataclass(frozen=True)
-class Reliability:
-    """Reliability diagram on equal-width bins; mean_predicted/observed are nan for empty bins."""
-
-    edges: tuple[float, ...]
-    mean_predicted: tuple[float, ...]
-    observed: tuple[float, ...]
-    counts: tuple[int, ...]
-
-    @property
-    def ece(self) -> float:
-        n = sum(self.counts)
-        if n == 0:
-            return math.nan
-        return sum(
-            c / n * abs(p - o)
-            for c, p, o in zip(self.counts, self.mean_predicted, self.observed, strict=True)
-            if c
-        )
-
-
-# ---------------------------------------------------------------------------------------------
-# History → cumulative table
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Table:
-    """Sorted scores with prefix sums, so any threshold is evaluated in O(log n)."""
-
-    scores: FloatArray  # finite scores, ascending
-    cw_s: FloatArray  # prefix sums (length len(scores) + 1) of scratched weight
-    cw_o: FloatArray  # ... of ok weight
-    cn_s: IntArray  # ... of scratched counts
-    cn_o: IntArray  # ... of ok counts
-    total_w: float  # all weight, including items without a valid score
-    scratch_w: float
-    sum_w2: float
-    n: int
-    n_scratch: int
-
-    @property
-    def n_eff(self) -> float:
-        return self.total_w**2 / self.sum_w2 if self.sum_w2 > 0 else 0.0
-
-
-def _table(history: Sequence[LabelledScore]) -> _Table:
-    n = len(history)
-    scores = np.fromiter((r.score for r in history), dtype=np.float64, count=n)
-    weights = np.fromiter((r.weight for r in history), dtype=np.float64, count=n)
-    scratch = np.fromiter((is_scratch(r.label) for r in history), dtype=bool, count=n)
-    if np.any(~np.isfinite(weights)) or np.any(weights <= 0):
-        raise ValueError("weights must be finite and > 0")
-    valid = np.isfinite(scores)
-    if np.any((scores[valid] < 0) | (scores[valid] > 1)):
-        raise ValueError("scores must be within [0, 1] (NaN marks an item without a valid output)")
-    order = np.argsort(scores[valid], kind="stable")
-    s = scores[valid][order]
-    w = weights[valid][order]
-    sc = scratch[valid][order]
-    zero = np.zeros(1)
-    return _Table(
-        scores=s,
-        cw_s=np.concatenate([zero, np.cumsum(np.where(sc, w, 0.0))]),
-        cw_o=np.concatenate([zero, np.cumsum(np.where(sc, 0.0, w))]),
-        cn_s=np.concatenate([[0], np.cumsum(sc)]).astype(np.int64),
-        cn_o=np.concatenate([[0], np.cumsum(~sc)]).astype(np.int64),
-        total_w=float(weights.sum()),
-        scratch_w=float(weights[scratch].sum()),
-        sum_w2=float(np.sum(weights * weights)),
-        n=n,
-        n_scratch=int(scratch.sum()),
-    )
-
-
-@dataclass(frozen=True)
-class _Side:
-    """Per-threshold quantities of one side (pass or reject); arrays aligned with the thresholds."""
-
-    decided_w: FloatArray  # weight decided automatically on this side
-    error_w: FloatArray  # weight decided wrongly (escapes on the pass side, false rejects on the other)
-    errors: IntArray  # unweighted count of wrong decisions
-    rate: FloatArray  # error_w / total weight
-    events_eff: FloatArray  # rate * n_eff, the event count bounds are computed with
-
-
-def _pass_side(t: _Table, pass_below: FloatArray) -> _Side:
-    idx = np.searchsorted(t.scores, pass_below, side="right")  # score <= pass_below
-    err_w = t.cw_s[idx]
-    return _side(t, t.cw_s[idx] + t.cw_o[idx], err_w, t.cn_s[idx])
-
-
-def _reject_side(t: _Table, reject_above: FloatArray) -> _Side:
-    idx = np.searchsorted(t.scores, reject_above, side="left")  # score >= reject_above
-    err_w = t.cw_o[-1] - t.cw_o[idx]
-    dec_w = (t.cw_s[-1] - t.cw_s[idx]) + err_w
-    return _side(t, dec_w, err_w, t.cn_o[-1] - t.cn_o[idx])
-
-
-def _side(t: _Table, decided_w: FloatArray, error_w: FloatArray, errors: IntArray) -> _Side:
-    # Clip: prefix-sum differences can be a hair below zero.
-    decided_w = np.maximum(decided_w, 0.0)
-    error_w = np.maximum(error_w, 0.0)
-    rate = error_w / t.total_w if t.total_w > 0 else np.full_like(error_w, math.nan)
-    # rate * n_eff = error_w * Σw / Σw²: for unit weights exactly the integer count.
-    events = error_w * t.total_w / t.sum_w2 if t.sum_w2 > 0 else np.zeros_like(error_w)
-    return _Side(decided_w, error_w, np.asarray(errors, dtype=np.int64), rate, events)
-
-
-def _what_ifs(
-    t: _Table,
-    pass_below: FloatArray,
-    reject_above: FloatArray,
-    *,
-    items_per_hour: float,
-    seconds_per_review: float,
-    confidence: float,
-) -> list[WhatIf]:
-    """Vectorised evaluation of aligned (pass_below[k], reject_above[k]) pairs.
-
-    Bounds depend on one side only, so they are solved once per distinct threshold, not per pair.
-    """
-    if pass_below.size == 0:
-        return []
-    p_u, p_inv = np.unique(pass_below, return_inverse=True)
-    r_u, r_inv = np.unique(reject_above, return_inverse=True)
-    ps = _pass_side(t, p_u)
-    rs = _reject_side(t, r_u)
-    n_eff = t.n_eff
-    p_upper = one_sided_upper_array(ps.events_eff, np.full(p_u.size, n_eff), confidence=confidence)
-    r_upper = one_sided_upper_array(rs.events_eff, np.full(r_u.size, n_eff), confidence=confidence)
-    W = t.total_w
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pass_rate = ps.decided_w[p_inv] / W
-        rej_rate = rs.decided_w[r_inv] / W
-        among_passed = np.where(ps.decided_w > 0, ps.error_w / ps.decided_w, math.nan)[p_inv]
-        among_scratch = ps.error_w[p_inv] / t.scratch_w if t.scratch_w > 0 else np.full(p_inv.size, math.nan)
-    automation = pass_rate + rej_rate
-    review = 1.0 - automation
-    reviews_per_hour = items_per_hour * review
-    minutes = reviews_per_hour * seconds_per_review / 60.0
-    cols = zip(
-        pass_below.tolist(),
-        reject_above.tolist(),
-        automation.tolist(),
-        pass_rate.tolist(),
-        rej_rate.tolist(),
-        review.tolist(),
-        ps.rate[p_inv].tolist(),
-        p_upper[p_inv].tolist(),
-        among_passed.tolist(),
-        among_scratch.tolist(),
-        rs.rate[r_inv].tolist(),
-        r_upper[r_inv].tolist(),
-        ps.errors[p_inv].tolist(),
-        rs.errors[r_inv].tolist(),
-        reviews_per_hour.tolist(),
-        minutes.tolist(),
-        strict=True,
-    )
-    return [
-        WhatIf(
-            pass_below=pb,
-            reject_above=ra,
-            n=t.n,
-            n_eff=n_eff,
-            automation_rate=au,
-            auto_pass_rate=pr,
-            auto_reject_rate=rr,
-            review_rate=rv,
-            escape_rate=er,
-            escape_upper=eu,
-            escape_rate_among_passed=ep,
-            escape_rate_among_scratched=es,
-            false_reject_rate=fr,
-            false_reject_upper=fu,
-            escapes=ne,
-            false_rejects=nf,
-            items_per_hour=items_per_hour,
-            seconds_per_review=seconds_per_review,
-            reviews_per_hour=rph,
-            review_minutes_per_hour=mph,
-            confidence=confidence,
-        )
-        for pb, ra, au, pr, rr, rv, er, eu, ep, es, fr, fu, ne, nf, rph, mph in cols
-    ]
 
 
 def _check_pair(pass_below: float, reject_above: float) -> None:
@@ -325,8 +92,8 @@ def what_if(
 ) -> WhatIf:
     """Replay the history under `partial` with these thresholds (rates weighted, per phone)."""
     _check_pair(pass_below, reject_above)
-    t = _table(history)
-    return _what_ifs(
+    t = score_table(history)
+    return what_ifs(
         t,
         np.array([pass_below], dtype=np.float64),
         np.array([reject_above], dtype=np.float64),
@@ -336,26 +103,11 @@ def what_if(
     )[0]
 
 
-def _weighted_candidates(t: _Table, max_candidates: int) -> FloatArray:
-    uniq = np.unique(t.scores)
-    if uniq.size + 2 <= max_candidates:
-        cand = uniq
-    else:
-        # Weighted quantiles: candidates spaced by share of phones, so automation is resolved
-        # evenly (~1/max_candidates) where the phones are, not where the score axis is empty.
-        w = np.diff(t.cw_s) + np.diff(t.cw_o)
-        cum = np.cumsum(w)
-        qs = np.linspace(0.0, 1.0, max_candidates - 2) * cum[-1]
-        idx = np.clip(np.searchsorted(cum, qs, side="left"), 0, t.scores.size - 1)
-        cand = t.scores[idx]
-    return np.unique(np.concatenate([cand, [0.0, 1.0]]))
-
-
 def candidate_thresholds(history: Sequence[LabelledScore], *, max_candidates: int = 200) -> list[float]:
     """Thresholds worth trying: 0, 1 and the distinct scores (weighted quantiles when too many)."""
     if max_candidates < 3:
         raise ValueError("max_candidates must be >= 3")
-    return _weighted_candidates(_table(history), max_candidates).tolist()
+    return weighted_candidates(score_table(history), max_candidates).tolist()
 
 
 def sweep(
@@ -374,9 +126,9 @@ def sweep(
     pair p < r from the grid (200 values → 19,900 pairs). The grid defaults to
     `candidate_thresholds`. Sorting + prefix sums: O(n log n + pairs) in total.
     """
-    t = _table(history)
+    t = score_table(history)
     g = (
-        _weighted_candidates(t, max_candidates)
+        weighted_candidates(t, max_candidates)
         if grid is None
         else np.unique(np.asarray(grid, dtype=np.float64))
     )
@@ -390,7 +142,7 @@ def sweep(
     else:
         i, j = np.triu_indices(g.size, k=1)
         p, r = g[i], g[j]
-    return _what_ifs(
+    return what_ifs(
         t, p, r, items_per_hour=items_per_hour, seconds_per_review=seconds_per_review, confidence=confidence
     )
 
@@ -440,7 +192,7 @@ def _n_eff_needed(rates: FloatArray, bound: float, n_eff_now: float, confidence:
     return out
 
 
-def _more_labels(t: _Table, n_eff_target: float) -> int:
+def _more_labels(t: ScoreTable, n_eff_target: float) -> int:
     # New labels are assumed to come in the same weight mix as the history, so n_eff grows in
     # proportion to the number of records (for unit weights: target - n).
     if t.n == 0 or t.n_eff == 0:
@@ -503,7 +255,7 @@ def suggest(
     if max_candidates < 3:
         raise ValueError("max_candidates must be >= 3")
 
-    t = _table(history)
+    t = score_table(history)
     n_zero = labels_for_zero_escapes(max_escape, confidence=confidence)
     conf_txt = f"{confidence * 100:g} %"
     if t.n == 0 or t.total_w <= 0:
@@ -522,9 +274,9 @@ def suggest(
             mode,
         )
 
-    cand = _weighted_candidates(t, max_candidates)
-    ps = _pass_side(t, cand)
-    rs = _reject_side(t, cand)
+    cand = weighted_candidates(t, max_candidates)
+    ps = pass_side(t, cand)
+    rs = reject_side(t, cand)
     n_eff = t.n_eff
     n_vec = np.full(cand.size, n_eff)
     pass_ok = (ps.decided_w <= 0) | upper_bound_holds(ps.events_eff, n_vec, max_escape, confidence=confidence)
@@ -567,7 +319,7 @@ def suggest(
         return _refusal(t, ps, rs, cand, max_escape, max_false_reject, mode, confidence, n_zero)
 
     pb, ra = float(cand[i[best]]), float(cand[j[best]])
-    wi = _what_ifs(
+    wi = what_ifs(
         t,
         np.array([pb]),
         np.array([ra]),
@@ -600,9 +352,9 @@ def suggest(
 
 
 def _refusal(
-    t: _Table,
-    ps: _Side,
-    rs: _Side,
+    t: ScoreTable,
+    ps: Side,
+    rs: Side,
     cand: FloatArray,
     max_escape: float,
     max_false_reject: float,
@@ -645,133 +397,3 @@ def _refusal(
         f"(or its calibration) must improve, or the bounds must be relaxed"
     )
     return _refuse(reason, 0, mode)
-
-
-# ---------------------------------------------------------------------------------------------
-# Score quality: calibration, coverage, ranking
-# ---------------------------------------------------------------------------------------------
-
-
-def _scores_labels(scores: Floats, labels: Labels) -> tuple[FloatArray, BoolArray]:
-    s = np.asarray(scores, dtype=np.float64).ravel()
-    y = scratch_mask(labels)
-    if s.size != y.size:
-        raise ValueError(f"length mismatch: {s.size} scores vs {y.size} labels")
-    if np.any(~np.isfinite(s)):
-        raise ValueError("scores must be finite")
-    return s, y
-
-
-def reliability(scores: Floats, labels: Labels, *, bins: int = 10) -> Reliability:
-    """Reliability diagram: per equal-width score bin, mean score vs observed scratch share."""
-    if bins < 1:
-        raise ValueError("bins must be >= 1")
-    s, y = _scores_labels(scores, labels)
-    if np.any((s < 0) | (s > 1)):
-        raise ValueError("scores must be within [0, 1]")
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    # searchsorted on the inner edges: bins are [e_k, e_k+1), the last one closed at 1.0.
-    idx = np.searchsorted(edges[1:-1], s, side="right")
-    counts = np.bincount(idx, minlength=bins)
-    sum_s = np.bincount(idx, weights=s, minlength=bins)
-    sum_y = np.bincount(idx, weights=y.astype(np.float64), minlength=bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_pred = np.where(counts > 0, sum_s / counts, math.nan)
-        observed = np.where(counts > 0, sum_y / counts, math.nan)
-    return Reliability(
-        edges=tuple(edges.tolist()),
-        mean_predicted=tuple(mean_pred.tolist()),
-        observed=tuple(observed.tolist()),
-        counts=tuple(int(c) for c in counts),
-    )
-
-
-def expected_calibration_error(scores: Floats, labels: Labels, *, bins: int = 15) -> float:
-    """Standard ECE: Σ_bins (n_b / N) |mean score - observed share|, equal-width bins; nan if empty."""
-    return reliability(scores, labels, bins=bins).ece
-
-
-def coverage_at_risk(scores: Floats, labels: Labels, risk: float, *, max_candidates: int = 5000) -> float:
-    """Largest share of items decidable automatically with error rate among decided <= risk.
-
-    Decided: score <= t_low called ok, score >= t_high called scratch (t_low < t_high, so ties
-    can never be split). With the items sorted into G distinct-score groups, the low side is the
-    first i groups and the high side the last j (i + j <= G); the rate constraint
-    E_low(i) + E_high(j) <= risk·(N_low(i) + N_high(j)) separates into a(i) + b(j) <= 0. For each
-    i all j are checked at once: O(G) per i. Every i is tried when G <= max_candidates (exact);
-    otherwise i runs over a quantile grid, and the mirror pass (j on the grid, every i) is added.
-    Returns nan for no items.
-    """
-    if not 0.0 <= risk <= 1.0:
-        raise ValueError("risk must be within [0, 1]")
-    s, y = _scores_labels(scores, labels)
-    n = s.size
-    if n == 0:
-        return math.nan
-    uniq, inv = np.unique(s, return_inverse=True)
-    g = uniq.size
-    pos = np.bincount(inv, weights=y.astype(np.float64), minlength=g)
-    cnt = np.bincount(inv, minlength=g).astype(np.float64)
-    neg = cnt - pos
-    zero = np.zeros(1)
-    # Low side (called ok): errors are scratched items. High side (called scratch): ok items.
-    n_low = np.concatenate([zero, np.cumsum(cnt)])
-    e_low = np.concatenate([zero, np.cumsum(pos)])
-    n_high = np.concatenate([zero, np.cumsum(cnt[::-1])])
-    e_high = np.concatenate([zero, np.cumsum(neg[::-1])])
-    a = e_low - risk * n_low
-    b = e_high - risk * n_high
-    tol = 1e-9 * n  # integer error counts against a float product: allow rounding only
-
-    def best_over(fixed: IntArray, fixed_term: FloatArray, fixed_n: FloatArray,
-                  other_term: FloatArray, other_n: FloatArray) -> float:  # fmt: skip
-        best = 0.0
-        for k in fixed.tolist():
-            m = g - k + 1  # the other side may take 0 .. g-k groups
-            ok = other_term[:m] + fixed_term[k] <= tol
-            if np.any(ok):
-                best = max(best, float(fixed_n[k] + np.max(np.where(ok, other_n[:m], -1.0))))
-        return best
-
-    if g + 1 <= max_candidates:
-        grid = np.arange(g + 1, dtype=np.int64)
-        covered = best_over(grid, a, n_low, b, n_high)
-    else:
-        grid = np.unique(np.linspace(0, g, max_candidates).round().astype(np.int64))
-        covered = max(best_over(grid, a, n_low, b, n_high), best_over(grid, b, n_high, a, n_low))
-    return covered / n
-
-
-def auroc(scores: Floats, labels: Labels) -> float:
-    """Area under the ROC curve via the Mann–Whitney U with mid-ranks for ties; nan if one class."""
-    s, y = _scores_labels(scores, labels)
-    n_pos = int(y.sum())
-    n_neg = int(y.size - n_pos)
-    if n_pos == 0 or n_neg == 0:
-        return math.nan
-    uniq, inv, counts = np.unique(s, return_inverse=True, return_counts=True)
-    # Tied items share the average of the ranks they occupy (1-based).
-    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    mid_rank = start + (counts + 1) / 2.0
-    rank_sum = float(mid_rank[inv][y].sum())
-    return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
-
-
-def average_precision(scores: Floats, labels: Labels) -> float:
-    """Average precision Σ (R_k - R_k-1)·P_k over distinct score thresholds, high to low (ties
-    enter together, as in scikit-learn); nan without positives."""
-    s, y = _scores_labels(scores, labels)
-    n_pos = int(y.sum())
-    if n_pos == 0:
-        return math.nan
-    order = np.argsort(-s, kind="stable")
-    s_sorted, y_sorted = s[order], y[order]
-    tp = np.cumsum(y_sorted)
-    fp = np.cumsum(~y_sorted)
-    # Keep the last index of each run of equal scores: thresholds sit between distinct scores.
-    last = np.flatnonzero(np.concatenate([s_sorted[1:] != s_sorted[:-1], [True]]))
-    tp_t, fp_t = tp[last].astype(np.float64), fp[last].astype(np.float64)
-    precision = tp_t / (tp_t + fp_t)
-    recall = tp_t / n_pos
-    d_recall = np.diff(np.concatenate([[0.0], recall]))
-    return float(np.sum(d_recall * precision))

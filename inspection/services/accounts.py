@@ -20,9 +20,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
-
 from inspection import store
 from inspection.core.domain import Role
 from inspection.services.context import Pipeline
@@ -95,11 +92,19 @@ def login(app: Pipeline, *, name: str, password: str) -> User | None:
 
 def get_user(app: Pipeline, *, name: str) -> User | None:
     """An active user by name, or None."""
+    row = _active_row(app, name)
+    return None if row is None else User(row.name, Role(row.role))
+
+
+def _active_row(app: Pipeline, name: str) -> store.UserRow | None:
     with app.read() as session:
         row = store.get_user(session, name=name)
-    if row is None or not row.active:
-        return None
-    return User(row.name, Role(row.role))
+    return row if row is not None and row.active else None
+
+
+def _tag(row: store.UserRow) -> str:
+    """Changes whenever the password does: a session cookie carries it so that it goes stale."""
+    return hashlib.sha256(row.password_hash.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -112,8 +117,8 @@ class UserInfo:
 
 def list_users(app: Pipeline) -> list[UserInfo]:
     with app.read() as session:
-        rows = session.exec(select(store.UserRow).order_by(col(store.UserRow.name))).all()
-        return [UserInfo(r.name, r.role, r.active, r.created_at.isoformat(timespec="seconds")) for r in rows]
+        rows = store.list_users(session)
+    return [UserInfo(r.name, r.role, r.active, r.created_at.isoformat(timespec="seconds")) for r in rows]
 
 
 # Sessions
@@ -137,11 +142,8 @@ def session_secret(data_dir: Path) -> bytes:
 
 
 def _password_tag(app: Pipeline, name: str) -> str | None:
-    with app.read() as session:
-        row = store.get_user(session, name=name)
-    if row is None or not row.active:
-        return None
-    return hashlib.sha256(row.password_hash.encode()).hexdigest()[:16]
+    row = _active_row(app, name)
+    return None if row is None else _tag(row)
 
 
 def _sign(secret: bytes, payload: bytes) -> str:
@@ -179,11 +181,8 @@ class Sessions:
                 return None
         except ValueError:
             return None
-        with self.app.read() as session:
-            row = store.get_user(session, name=name)
-        if row is None or not row.active:
-            return None
-        if hashlib.sha256(row.password_hash.encode()).hexdigest()[:16] != tag:
+        row = _active_row(self.app, name)
+        if row is None or _tag(row) != tag:
             return None
         return User(row.name, Role(row.role))
 
@@ -218,7 +217,7 @@ def authenticate(app: Pipeline, sessions: Sessions, *, cookie: str | None, autho
 
 
 def create_user(app: Pipeline, *, name: str, role: str | Role, password: str, by: str | None = None) -> None:
-    from argon2 import PasswordHasher
+    from argon2 import PasswordHasher  # a C extension only password work needs: loaded on first use
 
     name = validate_name(name, "user name")
     try:
@@ -239,18 +238,17 @@ def create_user(app: Pipeline, *, name: str, role: str | Role, password: str, by
             store.add_event(
                 session, kind="user.created", at=now, actor=by, detail={"name": name, "role": role_value}
             )
-    except IntegrityError:
+    except store.AlreadyExists:
         raise InputError(f"user {name!r} already exists") from None
 
 
 def verify_user(app: Pipeline, *, name: str, password: str) -> Role | None:
     """The user's role when the password matches an active user, else None."""
-    from argon2 import PasswordHasher
+    from argon2 import PasswordHasher  # a C extension only password work needs: loaded on first use
     from argon2.exceptions import Argon2Error
 
-    with app.read() as session:
-        row = store.get_user(session, name=name)
-    if row is None or not row.active:
+    row = _active_row(app, name)
+    if row is None:
         return None
     try:
         PasswordHasher().verify(row.password_hash, password)

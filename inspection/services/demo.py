@@ -12,18 +12,23 @@ Later starts only print the passwords (and re-create users if the database was r
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import secrets
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from inspection import store
 from inspection.config import Settings
 from inspection.core.domain import Role
 from inspection.services import accounts, ingest, policies, review
 from inspection.services.context import Pipeline
+from inspection.services.registry import artifact_dirs, is_artifact
+from inspection.vision import synth
 
 DEMO_STATION = "demo-line"
 DEMO_USERS = (("inspector", Role.INSPECTOR), ("engineer", Role.ENGINEER), ("admin", Role.ADMIN))
@@ -77,28 +82,23 @@ def ensure_users(app: Pipeline) -> dict[str, str]:
 
 def find_model(settings: Settings) -> str | None:
     """The artifact to use: the configured default, else any artifact under models_dir."""
-    if (settings.models_dir / settings.default_model / "model.json").exists():
+    if is_artifact(settings.models_dir / settings.default_model):
         return settings.default_model
-    if settings.models_dir.is_dir():
-        for child in sorted(settings.models_dir.iterdir()):
-            if (child / "model.json").exists():
-                return child.name
-    return None
+    found = artifact_dirs(settings.models_dir)
+    return found[0].name if found else None
 
 
 def train_small_model(settings: Settings, log: Callable[[str], None]) -> None:
     """No model shipped: train a small one on synthetic images (a minute at most on a laptop)."""
-    from inspection.vision import synth
+    # torch is loaded only when a demo has to train its model
     from inspection.vision.preprocess import PreprocessSpec
     from inspection.vision.train import TrainConfig, train
 
     root = settings.data_dir / "demo-model"
     data = root / "train-images"
-    if not (root / "models" / "demo" / "model.json").exists():
+    if not is_artifact(root / "models" / "demo"):
         log("no model under models/: training a small demo model on synthetic images ...")
         if data.exists():
-            import shutil
-
             shutil.rmtree(data)
         synth.generate(data, count=120, seed=11, size=(640, 360), progress=False)
         train(
@@ -118,21 +118,16 @@ def _true_labels(folder: Path) -> list[tuple[Path, str]]:
 
 def seed_images(app: Pipeline, *, count: int, history: int, log: Callable[[str], None]) -> tuple[int, int]:
     """Ingest the demo images (see the module doc); returns (ingested, queued)."""
-    from inspection.vision import synth
-
     folder = app.settings.data_dir / "demo-images"
     if folder.exists():
-        import shutil
-
         shutil.rmtree(folder)
     log(f"generating {count + history} synthetic phone images ...")
     synth.generate(folder, count=count + history, seed=2024, size=(1920, 1080), progress=False)
     items = _true_labels(folder)
     old, new = items[:history], items[history:]
 
-    policies.set_policy(
-        app, station=DEMO_STATION, by="demo", reason="demo: collect labels in shadow mode", level="shadow"
-    )
+    set_policy = functools.partial(policies.set_policy, app, station=DEMO_STATION, by="demo")
+    set_policy(reason="demo: collect labels in shadow mode", level="shadow")
     for path, _label in old:
         ingest.inspect(
             app, data=path.read_bytes(), station=DEMO_STATION, source_name=path.name, actor="demo"
@@ -145,15 +140,9 @@ def seed_images(app: Pipeline, *, count: int, history: int, log: Callable[[str],
             continue
         review.submit_label(app, inspection_id=task.inspection_id, inspector=HISTORY_INSPECTOR, label=label)
 
-    policies.set_policy(
-        app,
-        station=DEMO_STATION,
-        by="demo",
+    set_policy(
         reason="demo: partial automation, uncertain phones to people",
-        level="partial",
-        pass_below=0.05,
-        reject_above=0.95,
-        audit_rate=0.05,
+        level="partial", pass_below=0.05, reject_above=0.95, audit_rate=0.05,
     )
     for path, _label in new:
         ingest.inspect(
@@ -164,8 +153,6 @@ def seed_images(app: Pipeline, *, count: int, history: int, log: Callable[[str],
 
 
 def _source_name(app: Pipeline, inspection_id: int) -> str | None:
-    from inspection import store
-
     with app.read() as session:
         row = store.get_inspection(session, inspection_id=inspection_id)
         if row is None:

@@ -1,11 +1,8 @@
 """Batch export of labelled inspections: imagefolder, csv, jsonl, coco, labelstudio.
 
-- Streams: keyset pagination over inspection ids (deterministic order, bounded memory, same SQL on
-  SQLite and PostgreSQL); every writer writes row by row.
-- Never writes outside OUT: OUT is resolved once, every name written is generated here (ids, hashes,
-  fixed file names, the two class names), and existing symlinks or files at a target are refused.
-- Atomic: each output is written under a hidden `.….partial` name inside OUT and renamed to its
-  final name only at the end, so an interrupted export never leaves a file that looks complete.
+- Streams: keyset pagination over inspection ids (`store.export_page`: deterministic order, bounded
+  memory, same SQL on SQLite and PostgreSQL); every writer writes row by row.
+- Never writes outside OUT, and atomically: see `export_formats` (the writers and OUT handling).
 
 Which label: `label` is the human truth where there is one (ordinary review or blind audit), else
 the model's automatic decision (`--source all` only); `label_source` says which.
@@ -13,28 +10,34 @@ the model's automatic decision (`--source all` only); `label_source` says which.
 
 from __future__ import annotations
 
-import csv
-import json
 import os
-import re
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+import zipfile
+from collections.abc import Iterator
 from contextlib import ExitStack, suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import sqlalchemy as sa
-from sqlmodel import col
+from tqdm import tqdm
 
 from inspection import store
 from inspection.services.context import Pipeline
+from inspection.services.export_formats import (
+    CSV_FIELDS,
+    ExportError,
+    ExportRecord,
+    ImageCopier,
+    OutDir,
+    write,
+)
 
 __all__ = [
+    "CSV_FIELDS",
     "FORMATS",
     "SOURCES",
     "ExportError",
@@ -49,25 +52,7 @@ __all__ = [
 
 FORMATS = ("imagefolder", "csv", "jsonl", "coco", "labelstudio")
 SOURCES = ("human", "audit", "all")
-CLASSES = ("scratch", "ok")
 PAGE = 2000
-_SUFFIX_RE = re.compile(r"^\.[a-z0-9]{1,5}$")
-
-LABEL_STUDIO_CONFIG = """<View>
-  <Image name="image" value="$image" zoom="true"/>
-  <Choices name="label" toName="image" choice="single" showInline="true">
-    <Choice value="scratch"/>
-    <Choice value="ok"/>
-  </Choices>
-  <RectangleLabels name="regions" toName="image">
-    <Label value="scratch" background="red"/>
-  </RectangleLabels>
-</View>
-"""
-
-
-class ExportError(ValueError):
-    """The export cannot be written as asked (bad option, OUT not writable, a target exists …)."""
 
 
 @dataclass(frozen=True)
@@ -84,44 +69,14 @@ class ExportFilter:
         if self.since and self.until and _utc(self.since) >= _utc(self.until):
             raise ExportError("--since must be before --until")
 
-
-@dataclass(frozen=True)
-class ExportRecord:
-    """One exported item: every field that made its decision, and its label."""
-
-    inspection_id: int
-    station: str
-    received_at: str
-    decided_at: str | None
-    image_sha256: str
-    image_path: str  # relative to the data directory
-    source_name: str | None
-    width: int | None
-    height: int | None
-    level: str
-    policy_version: int
-    model_version: str | None
-    score: float | None
-    route: str
-    decided_by: str | None
-    decision_label: str | None  # the decision as stored (model or inspector); None while pending
-    audit: bool
-    reason: str
-    error: str | None
-    inspector: str | None
-    review_label: str | None
-    reviewed_at: str | None
-    review_seconds: float | None
-    blind: bool | None
-    label: str  # human truth if any, else the automatic decision
-    label_source: str  # human | audit | model
-    regions: list[dict[str, Any]] = field(default_factory=list)  # the deciding model's highlights
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-CSV_FIELDS = [f for f in ExportRecord.__dataclass_fields__]
+    def where(self) -> store.ExportWhere:
+        return store.ExportWhere(
+            source=self.source,
+            station=self.station,
+            since=None if self.since is None else _utc(self.since),
+            until=None if self.until is None else _utc(self.until),
+            model_version=self.model_version,
+        )
 
 
 @dataclass(frozen=True)
@@ -155,501 +110,58 @@ def _iso(dt: datetime | None) -> str | None:
     return None if dt is None else _utc(dt).isoformat()
 
 
-def _base_query(flt: ExportFilter) -> Any:
-    ins: Any = store.InspectionRow
-    img: Any = store.ImageRow
-    rev: Any = store.ReviewRow
-    stmt = (
-        sa.select(
-            ins.id,
-            ins.station,
-            ins.received_at,
-            ins.decided_at,
-            ins.level,
-            ins.policy_version,
-            ins.model_version,
-            ins.score,
-            ins.route,
-            ins.decided_by,
-            ins.final_label,
-            ins.audit,
-            ins.reason,
-            ins.error,
-            img.sha256,
-            img.path,
-            img.width,
-            img.height,
-            img.source_name,
-            rev.inspector,
-            rev.label,
-            rev.created_at,
-            rev.seconds_taken,
-            rev.blind,
-            rev.audit,
-            rev.id,
-        )
-        .select_from(ins)
-        .join(img, col(img.id) == col(ins.image_id))
-        .outerjoin(rev, sa.and_(col(rev.inspection_id) == col(ins.id), col(rev.undone_at).is_(None)))
-    )
-    if flt.source == "human":
-        stmt = stmt.where(col(rev.id).is_not(None), col(rev.audit).is_(False))
-    elif flt.source == "audit":
-        stmt = stmt.where(col(rev.id).is_not(None), col(rev.audit).is_(True))
-    else:
-        stmt = stmt.where(sa.or_(col(rev.id).is_not(None), col(ins.final_label).is_not(None)))
-    if flt.station is not None:
-        stmt = stmt.where(ins.station == flt.station)
-    if flt.since is not None:
-        stmt = stmt.where(col(ins.received_at) >= _utc(flt.since))
-    if flt.until is not None:
-        stmt = stmt.where(col(ins.received_at) < _utc(flt.until))
-    if flt.model_version is not None:
-        stmt = stmt.where(ins.model_version == flt.model_version)
-    return stmt
-
-
 def count_records(app: Pipeline, flt: ExportFilter) -> int:
-    sub = _base_query(flt).subquery()
     with app.read() as session:
-        return int(session.execute(sa.select(sa.func.count()).select_from(sub)).scalar_one())
-
-
-def _regions(session: store.Session, ids: list[int]) -> dict[tuple[int, str], list[dict[str, Any]]]:
-    pred: Any = store.PredictionRow
-    stmt = sa.select(pred.inspection_id, pred.model_version, pred.regions).where(
-        col(pred.inspection_id).in_(ids), pred.role != store.PredictionRole.SHADOW
-    )
-    return {(int(i), v): list(r or []) for i, v, r in session.execute(stmt)}
+        return store.count_export_rows(session, where=flt.where())
 
 
 def iter_records(app: Pipeline, flt: ExportFilter, *, page: int = PAGE) -> Iterator[ExportRecord]:
     """Matching records in inspection-id order, `page` rows per query (memory stays flat)."""
     last = 0
-    base = _base_query(flt)
-    ins: Any = store.InspectionRow
+    where = flt.where()
     while True:
         with app.read() as session:
-            rows = session.execute(base.where(col(ins.id) > last).order_by(col(ins.id)).limit(page)).all()
+            rows = store.export_page(session, where=where, after_id=last, limit=page)
             if not rows:
                 return
-            regions = _regions(session, [int(r[0]) for r in rows])
+            regions = store.export_regions(session, inspection_ids=[r.inspection_id for r in rows])
         for r in rows:
             yield _record(r, regions)
-        last = int(rows[-1][0])
+        last = rows[-1].inspection_id
         if len(rows) < page:
             return
 
 
-def _record(r: Any, regions: dict[tuple[int, str], list[dict[str, Any]]]) -> ExportRecord:
-    (
-        iid,
-        station,
-        received,
-        decided,
-        level,
-        pv,
-        mv,
-        score,
-        route,
-        decided_by,
-        final,
-        audit,
-        reason,
-        error,
-        sha,
-        path,
-        width,
-        height,
-        source_name,
-        inspector,
-        rlabel,
-        rat,
-        rsec,
-        blind,
-        raudit,
-        rid,
-    ) = r
-    if rid is not None:
-        label, source = rlabel, ("audit" if raudit else "human")
+# Fields a record takes from its stored row unchanged (the others are converted in `_record`).
+_CONVERTED = {"received_at", "decided_at", "reviewed_at", "audit", "blind"}
+_SHARED = ExportRecord.__dataclass_fields__.keys() & store.ExportRow.__dataclass_fields__.keys()
+_AS_STORED = [f for f in ExportRecord.__dataclass_fields__ if f in _SHARED - _CONVERTED]
+
+
+def _record(row: store.ExportRow, regions: dict[tuple[int, str], list[dict[str, Any]]]) -> ExportRecord:
+    if row.review_id is not None:
+        label, source = row.review_label, ("audit" if row.review_audit else "human")
     else:
-        label, source = final, "model"
+        label, source = row.decision_label, "model"
+    mv = row.model_version
     return ExportRecord(
-        inspection_id=int(iid),
-        station=station,
-        received_at=_iso(received) or "",
-        decided_at=_iso(decided),
-        image_sha256=sha,
-        image_path=path,
-        source_name=source_name,
-        width=width,
-        height=height,
-        level=level,
-        policy_version=int(pv),
-        model_version=mv,
-        score=score,
-        route=route,
-        decided_by=decided_by,
-        decision_label=final,
-        audit=bool(audit),
-        reason=reason,
-        error=error,
-        inspector=inspector,
-        review_label=rlabel,
-        reviewed_at=_iso(rat),
-        review_seconds=rsec,
-        blind=None if blind is None else bool(blind),
-        label=label,
+        **{f: getattr(row, f) for f in _AS_STORED},
+        received_at=_iso(row.received_at) or "",
+        decided_at=_iso(row.decided_at),
+        reviewed_at=_iso(row.reviewed_at),
+        audit=bool(row.audit),
+        blind=None if row.blind is None else bool(row.blind),
+        label=label or "",
         label_source=source,
-        regions=regions.get((int(iid), mv), []) if mv else [],
+        regions=regions.get((row.inspection_id, mv), []) if mv else [],
     )
-
-
-# Writing safely inside OUT
-
-
-class _Out:
-    """OUT resolved once; staged files and folders inside it, renamed into place by `commit`."""
-
-    def __init__(self, out: Path, *, overwrite: bool) -> None:
-        try:
-            out = Path(out)
-            out.mkdir(parents=True, exist_ok=True)
-            self.root = out.resolve(strict=True)
-        except OSError as exc:
-            raise ExportError(f"cannot create {out}: {exc.strerror or exc}") from None
-        if not self.root.is_dir():
-            raise ExportError(f"{out} is not a folder")
-        if not os.access(self.root, os.W_OK):
-            raise ExportError(f"{self.root} is not writable")
-        self.overwrite = overwrite
-        self.staged: list[tuple[Path, Path]] = []  # (staging path, final path)
-        self.stages: list[Path] = []  # staging folders, removed at the end
-
-    def target(self, name: str) -> Path:
-        """A final path directly inside OUT; refuses symlinks, and existing entries unless
-        overwrite (files only: a folder is never replaced)."""
-        if "/" in name or name in ("", ".", "..") or name.startswith("."):
-            raise ExportError(f"refusing to write {name!r}: not a plain name inside {self.root}")
-        path = self.root / name
-        if path.is_symlink():
-            raise ExportError(
-                f"refusing to write through the symbolic link {path} (it may point outside OUT)"
-            )
-        if path.exists() and (path.is_dir() or not self.overwrite):
-            raise ExportError(f"{path} already exists; choose an empty OUT folder")
-        if path.resolve().parent != self.root:
-            raise ExportError(f"{path} resolves outside {self.root}")
-        return path
-
-    def file(self, name: str) -> tuple[IO[str], Path]:
-        final = self.target(name)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        fd, tmp = _mkstemp(self.root, f".{name}.", ".partial", flags)
-        self.staged.append((tmp, final))
-        return os.fdopen(fd, "w", encoding="utf-8", newline=""), tmp
-
-    def scratch_file(self, name: str) -> tuple[IO[str], Path]:
-        """A hidden helper file removed at the end (never renamed)."""
-        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        fd, tmp = _mkstemp(self.root, f".{name}.", ".partial", flags)
-        return os.fdopen(fd, "w+", encoding="utf-8", newline=""), tmp
-
-    def folder(self, names: tuple[str, ...]) -> Path:
-        """A hidden staging folder; its sub-folders `names` become OUT/<name> at commit."""
-        for n in names:
-            self.target(n)
-        stage = Path(tempfile.mkdtemp(dir=self.root, prefix=".export-", suffix=".partial"))
-        self.stages.append(stage)
-        for n in names:
-            self.staged.append((stage / n, self.root / n))
-        return stage
-
-    def commit(self) -> list[Path]:
-        done = []
-        for tmp, final in self.staged:
-            if not tmp.exists():
-                continue  # e.g. a class with no items: no empty folder
-            self.target(final.name)  # nothing appeared there meanwhile
-            os.replace(tmp, final)
-            done.append(final)
-        self._cleanup()
-        return done
-
-    def _cleanup(self) -> None:
-        for stage in self.stages:
-            shutil.rmtree(stage, ignore_errors=True)
-
-    def abort(self) -> None:
-        for tmp, _ in self.staged:
-            if tmp.is_dir():
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                tmp.unlink(missing_ok=True)
-        self._cleanup()
-
-
-def _mkstemp(root: Path, prefix: str, suffix: str, flags: int) -> tuple[int, Path]:
-    for _ in range(100):
-        name = f"{prefix}{os.urandom(6).hex()}{suffix}"
-        try:
-            return os.open(root / name, flags, 0o644), root / name
-        except FileExistsError:
-            continue
-    raise ExportError(f"cannot create a temporary file in {root}")
-
-
-def _image_name(rec: ExportRecord) -> str:
-    suffix = Path(rec.image_path).suffix.lower()
-    suffix = suffix if _SUFFIX_RE.match(suffix) else ".img"
-    return f"{rec.inspection_id:08d}_{rec.image_sha256[:16]}{suffix}"
-
-
-class _Images:
-    """Copies source images (from inside data_dir only) into a staged folder."""
-
-    def __init__(self, app: Pipeline, *, link: bool) -> None:
-        self.data = app.settings.data_dir.resolve()
-        self.link = link
-        self.skipped = 0
-        self.made: set[Path] = set()
-
-    def source(self, rec: ExportRecord) -> Path | None:
-        if rec.width is None or rec.label not in CLASSES:
-            return None  # undecodable image or unknown label: no image dataset can use it
-        src = (self.data / rec.image_path).resolve()
-        if not src.is_relative_to(self.data) or not src.is_file():
-            return None
-        return src
-
-    def put(self, rec: ExportRecord, folder: Path) -> str | None:
-        src = self.source(rec)
-        if src is None:
-            self.skipped += 1
-            return None
-        if folder not in self.made:
-            folder.mkdir(parents=True, exist_ok=True)
-            self.made.add(folder)
-        name = _image_name(rec)
-        dst = folder / name
-        if self.link:
-            try:
-                os.link(src, dst)
-                return name
-            except OSError:
-                pass
-        shutil.copyfile(src, dst)
-        return name
-
-
-# Format writers
-
-Writer = Callable[[Iterator[ExportRecord]], int]
-
-
-def _csv_value(v: Any) -> Any:
-    if isinstance(v, list | dict):
-        return json.dumps(v, separators=(",", ":"))
-    return "" if v is None else v
-
-
-def _write_csv(out: _Out, records: Iterator[ExportRecord]) -> int:
-    fh, _ = out.file("inspections.csv")
-    n = 0
-    with fh:
-        w = csv.writer(fh)
-        w.writerow(CSV_FIELDS)
-        for rec in records:
-            d = rec.__dict__
-            w.writerow([_csv_value(d[k]) for k in CSV_FIELDS])
-            n += 1
-    return n
-
-
-def _write_jsonl(out: _Out, records: Iterator[ExportRecord]) -> int:
-    fh, _ = out.file("inspections.jsonl")
-    n = 0
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
-    with fh:
-        for rec in records:
-            fh.write(dumps(rec.__dict__))
-            fh.write("\n")
-            n += 1
-    return n
-
-
-def _write_imagefolder(out: _Out, records: Iterator[ExportRecord], images: _Images) -> int:
-    stage = out.folder(CLASSES)
-    n = 0
-    for rec in records:
-        if images.put(rec, stage / rec.label) is not None:
-            n += 1
-    return n
-
-
-def _boxes(rec: ExportRecord) -> list[tuple[float, float, float, float, float]]:
-    out = []
-    for r in rec.regions:
-        try:
-            x, y, w, h = (float(r[k]) for k in ("x", "y", "w", "h"))
-        except (KeyError, TypeError, ValueError):
-            continue
-        if w > 0 and h > 0:
-            out.append((x, y, w, h, float(r.get("score", 0.0))))
-    return out
-
-
-def _write_coco(out: _Out, records: Iterator[ExportRecord], images: _Images, *, now: datetime) -> int:
-    stage = out.folder(("images",))
-    fh, _ = out.file("coco.json")
-    anns, ann_path = out.scratch_file("coco-annotations")
-    n = n_ann = 0
-    try:
-        with fh, anns:
-            info = {
-                "description": "smartphone scratch inspection export",
-                "version": "1",
-                "date_created": now.isoformat(),
-            }
-            fh.write('{"info":' + json.dumps(info) + ',"licenses":[],"images":[')
-            for rec in records:
-                name = images.put(rec, stage / "images")
-                if name is None:
-                    continue
-                image = {
-                    "id": rec.inspection_id,
-                    "file_name": f"images/{name}",
-                    "width": rec.width,
-                    "height": rec.height,
-                    "label": rec.label,
-                    "label_source": rec.label_source,
-                    "station": rec.station,
-                    "sha256": rec.image_sha256,
-                    "score": rec.score,
-                    "model_version": rec.model_version,
-                    "received_at": rec.received_at,
-                }
-                fh.write(("," if n else "") + json.dumps(image))
-                n += 1
-                if rec.label != "scratch":
-                    continue  # the highlights stand for scratches only where a scratch is confirmed
-                for x, y, w, h, s in _boxes(rec):
-                    n_ann += 1
-                    ann = {
-                        "id": n_ann,
-                        "image_id": rec.inspection_id,
-                        "category_id": 1,
-                        "bbox": [x, y, w, h],
-                        "area": w * h,
-                        "iscrowd": 0,
-                        "score": s,
-                    }
-                    anns.write(("," if n_ann > 1 else "") + json.dumps(ann))
-            fh.write('],"annotations":[')
-            anns.flush()
-            anns.seek(0)
-            shutil.copyfileobj(anns, fh)
-            cats = [{"id": 1, "name": "scratch", "supercategory": "defect"}]
-            fh.write('],"categories":' + json.dumps(cats) + "}\n")
-    finally:
-        ann_path.unlink(missing_ok=True)
-    return n
-
-
-def _ls_result(rec: ExportRecord, label: str, *, with_boxes: bool, rid: str) -> list[dict[str, Any]]:
-    result: list[dict[str, Any]] = [
-        {
-            "id": f"{rid}c",
-            "from_name": "label",
-            "to_name": "image",
-            "type": "choices",
-            "value": {"choices": [label]},
-        }
-    ]
-    if with_boxes and rec.width and rec.height:
-        W, H = float(rec.width), float(rec.height)  # noqa: N806
-        for k, (x, y, w, h, s) in enumerate(_boxes(rec)):
-            result.append(
-                {
-                    "id": f"{rid}r{k}",
-                    "from_name": "regions",
-                    "to_name": "image",
-                    "type": "rectanglelabels",
-                    "original_width": rec.width,
-                    "original_height": rec.height,
-                    "image_rotation": 0,
-                    "score": s,
-                    "value": {
-                        "x": 100 * x / W,
-                        "y": 100 * y / H,
-                        "width": 100 * w / W,
-                        "height": 100 * h / H,
-                        "rotation": 0,
-                        "rectanglelabels": ["scratch"],
-                    },
-                }
-            )
-    return result
-
-
-def _write_labelstudio(out: _Out, records: Iterator[ExportRecord], images: _Images) -> int:
-    stage = out.folder(("images",))
-    cfg, _ = out.file("labelstudio_config.xml")
-    with cfg:
-        cfg.write(LABEL_STUDIO_CONFIG)
-    fh, _ = out.file("labelstudio.json")
-    n = 0
-    with fh:
-        fh.write("[\n")
-        for rec in records:
-            name = images.put(rec, stage / "images")
-            if name is None:
-                continue
-            task: dict[str, Any] = {
-                "data": {
-                    # Label Studio local files: serve OUT as LOCAL_FILES_DOCUMENT_ROOT.
-                    "image": f"/data/local-files/?d=images/{name}",
-                    "inspection_id": rec.inspection_id,
-                    "station": rec.station,
-                    "sha256": rec.image_sha256,
-                },
-                "predictions": [],
-                "annotations": [],
-            }
-            if rec.score is not None and rec.model_version:
-                call = "scratch" if rec.score >= 0.5 else "ok"
-                task["predictions"].append(
-                    {
-                        "model_version": rec.model_version,
-                        "score": rec.score,
-                        "result": _ls_result(rec, call, with_boxes=True, rid=f"p{rec.inspection_id}"),
-                    }
-                )
-            if rec.label_source != "model":
-                task["annotations"].append(
-                    {
-                        "result": _ls_result(rec, rec.label, with_boxes=False, rid=f"a{rec.inspection_id}"),
-                        "ground_truth": rec.label_source == "audit",
-                        "completed_by": {"email": f"{rec.inspector or 'unknown'}@inspection.local"},
-                    }
-                )
-            fh.write((",\n" if n else "") + json.dumps(task))
-            n += 1
-        fh.write("\n]\n")
-    return n
 
 
 # The use case
 
 
-def _progress(
-    records: Iterator[ExportRecord], total: int, enabled: bool, desc: str
-) -> Iterator[ExportRecord]:
-    from tqdm import tqdm
-
-    with tqdm(
-        total=total, disable=not enabled, unit="rec", desc=desc, file=sys.stderr, mininterval=0.5
-    ) as bar:
+def _progress(records: Iterator[ExportRecord], total: int, enabled: bool, desc: str) -> Iterator[ExportRecord]:
+    with tqdm(total=total, disable=not enabled, unit="rec", desc=desc, file=sys.stderr, mininterval=0.5) as bar:
         pending = 0
         for rec in records:
             yield rec
@@ -678,41 +190,26 @@ def export(
         raise ExportError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     flt = flt or ExportFilter()
     t0 = time.perf_counter()
-    target = _Out(out, overwrite=overwrite)
-    images = _Images(app, link=link_images)
+    target = OutDir(out, overwrite=overwrite)
+    images = ImageCopier(app.settings.data_dir, link=link_images)
     total = count_records(app, flt)
     records = _progress(iter_records(app, flt, page=page), total, progress, f"export {fmt}")
     try:
-        if fmt == "csv":
-            n = _write_csv(target, records)
-        elif fmt == "jsonl":
-            n = _write_jsonl(target, records)
-        elif fmt == "imagefolder":
-            n = _write_imagefolder(target, records, images)
-        elif fmt == "coco":
-            n = _write_coco(target, records, images, now=app.clock())
-        else:
-            n = _write_labelstudio(target, records, images)
+        n = write(fmt, target, records, images, now=app.clock())
         files = target.commit()
     except BaseException:
         target.abort()
         raise
+    detail = {
+        "format": fmt,
+        "records": n,
+        "out": str(target.root),
+        "source": flt.source,
+        "model_version": flt.model_version,
+        "skipped": images.skipped,
+    }
     with suppress(Exception), app.write() as session:  # the record of an export must not fail it
-        store.add_event(
-            session,
-            kind="export.written",
-            at=app.clock(),
-            actor=actor,
-            station=flt.station,
-            detail={
-                "format": fmt,
-                "records": n,
-                "out": str(target.root),
-                "source": flt.source,
-                "model_version": flt.model_version,
-                "skipped": images.skipped,
-            },
-        )
+        store.add_event(session, kind="export.written", at=app.clock(), actor=actor, station=flt.station, detail=detail)
     return ExportResult(target.root, fmt, n, files, images.skipped, time.perf_counter() - t0)
 
 
@@ -720,8 +217,6 @@ def export_zip(
     app: Pipeline, *, fmt: str, flt: ExportFilter | None = None, work: Path, actor: str | None = None
 ) -> tuple[Path, ExportResult]:
     """Export into a fresh folder under `work` and pack it as one zip (for downloads)."""
-    import zipfile
-
     work.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(dir=work, prefix=f"export-{fmt}-"))
     result = export(app, out=folder / "export", fmt=fmt, flt=flt, progress=False, actor=actor)

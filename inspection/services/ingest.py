@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import IntegrityError
 
 from inspection import store
@@ -30,27 +31,9 @@ from inspection.services.context import Pipeline
 from inspection.services.errors import IdempotencyConflict, InputError, NotFound, UploadTooLarge
 from inspection.services.policies import policy_from_row
 from inspection.services.validation import validate_station
+from inspection.vision.formats import NOT_SUPPORTED, refusal, sniff_format
 
 # Ingest
-
-# Magic numbers of the formats OpenCV can decode. Only used to name the stored file and to tell an
-# unsupported type (415) from a recognised but unusable image (422); decoding is images.py's job.
-_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"\xff\xd8\xff", "jpg"),
-    (b"\x89PNG\r\n\x1a\n", "png"),
-    (b"BM", "bmp"),
-    (b"II*\x00", "tif"),
-    (b"MM\x00*", "tif"),
-)
-
-
-def sniff_format(data: bytes) -> str | None:
-    for magic, ext in _MAGIC:
-        if data.startswith(magic):
-            return ext
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
 
 
 @dataclass(frozen=True)
@@ -119,11 +102,8 @@ def _decode(app: Pipeline, data: bytes, fmt: str | None) -> _Decoded:
 
     empty: dict[str, float | int | None] = {}
     if fmt is None:
-        return _Decoded(
-            None,
-            ImageProblem("unsupported", "not a supported image type (JPEG, PNG, BMP, TIFF, WebP)"),
-            empty,
-        )
+        # One sniffer (vision.formats) for every path: GIF is refused here with decode_image's words.
+        return _Decoded(None, ImageProblem("unsupported", refusal(data)), empty)
     try:
         img = images.decode_image(data, max_pixels=app.settings.max_pixels)
     except images.ImageError as exc:
@@ -227,26 +207,42 @@ def _to_inspection(row: store.InspectionRow, *, sha: str, regions: tuple[Region,
     )
 
 
-def inspection_to_dict(i: Inspection) -> dict[str, Any]:
+class RegionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    x: int
+    y: int
+    w: int
+    h: int
+    score: float
+
+
+class InspectionOut(BaseModel):
     """The JSON an integrator gets, over HTTP and from `inspection ingest --json`."""
-    return {
-        "id": i.id,
-        "station": i.station,
-        "route": i.route.value,
-        "score": i.score,
-        "decided_by": i.decided_by.value if i.decided_by else None,
-        "label": i.label.value if i.label else None,
-        "reason": i.reason,
-        "model_version": i.model_version,
-        "policy_version": i.policy_version,
-        "image_hash": i.image_hash,
-        "regions": [asdict(r) for r in i.regions],
-    }
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    station: str
+    route: RouteKind
+    score: float | None
+    decided_by: DecidedBy | None
+    label: Label | None
+    reason: str
+    model_version: str | None
+    policy_version: int | None
+    image_hash: str
+    regions: list[RegionOut]
+
+
+def inspection_to_dict(i: Inspection) -> dict[str, Any]:
+    """`InspectionOut` as a JSON-ready dict (enums as their values)."""
+    return InspectionOut.model_validate(i).model_dump(mode="json")
 
 
 def _problem_of(image: store.ImageRow) -> ImageProblem | None:
     if image.format is None:
-        return ImageProblem("unsupported", "not a supported image type (JPEG, PNG, BMP, TIFF, WebP)")
+        return ImageProblem("unsupported", NOT_SUPPORTED)
     if image.width is None:
         return ImageProblem("unusable", "image could not be decoded")
     return None

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import IntegrityError
 
 from inspection import store
@@ -157,14 +158,20 @@ def set_policy(
 
 
 
-def policy_to_dict(p: Policy) -> dict[str, Any]:
+class PolicyOut(BaseModel):
     """A policy as the API and `inspection policy show --json` report it."""
-    return {
-        "station": p.station,
-        "version": p.version,
-        "level": p.level.value,
-        "pass_below": p.pass_below,
-        "reject_above": p.reject_above,
-        "audit_rate": p.audit_rate,
-        "audit_seed": p.audit_seed,
-    }
+
+    model_config = ConfigDict(from_attributes=True)
+
+    station: str
+    version: int
+    level: AutomationLevel
+    pass_below: float
+    reject_above: float
+    audit_rate: float
+    audit_seed: int
+
+
+def policy_to_dict(p: Policy) -> dict[str, Any]:
+    """`PolicyOut` as a JSON-ready dict (the level as its value)."""
+    return PolicyOut.model_validate(p).model_dump(mode="json")

@@ -9,16 +9,11 @@ from typing import Any
 
 from inspection import store
 from inspection.core import thresholds
-from inspection.core.domain import (
-    AuditEstimate,
-    AutomationLevel,
-    Label,
-    LabelledScore,
-    RouteKind,
-)
+from inspection.core.domain import AuditEstimate, AutomationLevel, Label, RouteKind
 from inspection.core.stats import confusion, estimate_rate
 from inspection.services.context import Pipeline
 from inspection.services.errors import InputError
+from inspection.services.history import labelled_scores
 from inspection.services.validation import validate_station
 
 # Reports
@@ -54,10 +49,12 @@ class AuditReport:
 def audit_report(app: Pipeline, *, station: str | None = None, since: datetime | None = None) -> AuditReport:
     station = validate_station(station) if station is not None else None
     with app.read() as session:
-        rows = store.audit_labels(session, station=station, since=since)
+        rows = store.labelled_history(session, station=station, since=since, audit=True)
         pending = store.pending_audits(session, station=station)
-    passed = [lab for r, lab in rows if r == RouteKind.AUTO_PASS]
-    rejected = [lab for r, lab in rows if r == RouteKind.AUTO_REJECT]
+    # Rates within a route: audits are counted as drawn (one policy's audit rate applies to all of
+    # a route's items at a time, so the weights would cancel out within one policy version).
+    passed = [r.label for r in rows if r.route == RouteKind.AUTO_PASS]
+    rejected = [r.label for r in rows if r.route == RouteKind.AUTO_REJECT]
     escape = estimate_rate(sum(lab == Label.SCRATCH for lab in passed), len(passed))
     false_reject = estimate_rate(sum(lab == Label.OK for lab in rejected), len(rejected))
     return AuditReport(station, escape, false_reject, audits=len(rows), pending=pending)
@@ -124,14 +121,18 @@ def shadow_report(
     station = validate_station(station) if station is not None else None
     if not (0.0 < max_escape < 1.0):
         raise InputError(f"max_escape must be within (0, 1), got {max_escape}")
+    versions = None if model_version is None else {model_version}
     with app.read() as session:
-        rows = store.scored_reviews(
-            session, levels=SHADOW_LEVELS, station=station, model_version=model_version
+        rows = store.labelled_history(
+            session,
+            station=station,
+            levels=SHADOW_LEVELS,
+            audit=False,
+            scores=store.ScoreFilter(versions=versions, valid_only=True),
         )
-    model_labels = [Label.SCRATCH if s >= 0.5 else Label.OK for s, _ in rows]
-    human = [Label(lab) for _, lab in rows]
-    conf = confusion(model_labels, human)
-    history = [LabelledScore(score=s, label=Label(lab)) for s, lab in rows]
+    history = labelled_scores(rows)
+    model_labels = [Label.SCRATCH if h.score >= 0.5 else Label.OK for h in history]
+    conf = confusion(model_labels, [h.label for h in history])
     suggestion = thresholds.suggest(history, max_escape=max_escape)
     summary = _shadow_summary(suggestion, max_escape=max_escape)
     return ShadowReport(

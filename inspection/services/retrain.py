@@ -10,7 +10,6 @@ folder inside data_dir that is removed afterwards.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -18,16 +17,17 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-from sqlmodel import col
+from tqdm import tqdm
 
 from inspection import store
+from inspection.services.compare import worse_than_production
 from inspection.services.context import Pipeline
+from inspection.services.registry import current_state, read_artifact
 
 if TYPE_CHECKING:
     from inspection.vision.preprocess import PreprocessSpec
@@ -123,55 +123,32 @@ def labelled_items(
 ) -> list[LabelledItem]:
     """Items with a live human label (ordinary or blind audit) and a decodable stored image, one per
     image (the latest label wins), in inspection-id order."""
-    ins: Any = store.InspectionRow
-    rev: Any = store.ReviewRow
-    img: Any = store.ImageRow
-    stmt = (
-        sa.select(ins.id, img.sha256, img.path, rev.label, rev.audit, ins.station)
-        .join(rev, col(rev.inspection_id) == col(ins.id))
-        .join(img, col(img.id) == col(ins.image_id))
-        .where(col(rev.undone_at).is_(None), col(rev.label).in_(CLASSES), col(img.width).is_not(None))
-        .order_by(col(ins.id), col(rev.id))
-    )
-    if station is not None:
-        stmt = stmt.where(ins.station == station)
-    if since is not None:
-        stmt = stmt.where(col(ins.received_at) >= since)
-    latest: dict[str, LabelledItem] = {}
     with app.read() as session:
-        for iid, sha, path, label, audit, st in session.execute(stmt):
-            latest.pop(sha, None)  # re-insert: dict order follows the latest label
-            latest[sha] = LabelledItem(int(iid), sha, path, label, bool(audit), st)
+        rows = store.labelled_history(session, station=station, since=since)
+    latest: dict[str, LabelledItem] = {}
+    for r in rows:
+        if r.image_width is None:
+            continue  # undecodable: nothing to train on
+        latest.pop(r.image_sha256, None)  # re-insert: dict order follows the latest label
+        latest[r.image_sha256] = _item(r)
     return sorted(latest.values(), key=lambda i: i.inspection_id)
 
 
+def _item(row: store.LabelledRow) -> LabelledItem:
+    return LabelledItem(row.inspection_id, row.image_sha256, row.image_path, row.label, row.audit, row.station)
+
+
 def _items_by_id(app: Pipeline, inspection_ids: Sequence[int]) -> list[LabelledItem]:
-    out: list[LabelledItem] = []
-    ins: Any = store.InspectionRow
-    rev: Any = store.ReviewRow
-    img: Any = store.ImageRow
     with app.read() as session:
-        for start in range(0, len(inspection_ids), 500):
-            chunk = list(inspection_ids[start : start + 500])
-            stmt = (
-                sa.select(ins.id, img.sha256, img.path, rev.label, rev.audit, ins.station)
-                .join(rev, col(rev.inspection_id) == col(ins.id))
-                .join(img, col(img.id) == col(ins.image_id))
-                .where(col(ins.id).in_(chunk), col(rev.undone_at).is_(None), col(rev.label).in_(CLASSES))
-                .order_by(col(ins.id))
-            )
-            out += [
-                LabelledItem(int(r[0]), r[1], r[2], r[3], bool(r[4]), r[5]) for r in session.execute(stmt)
-            ]
-    return out
+        rows = store.labelled_history(session, inspection_ids=inspection_ids)
+    return [_item(r) for r in rows]
 
 
 # Scoring held-out items
 
 
 def _summarize_scores(app: Pipeline, scorer: Any, items: Sequence[LabelledItem], desc: str) -> dict[str, Any]:
-    from tqdm import tqdm
-
+    # torch- and cv2-backed: loaded only when items are scored.
     from inspection.vision.evaluate import ItemResult, summarize
     from inspection.vision.images import ImageError, read_image_file
 
@@ -231,15 +208,14 @@ def write_links(app: Pipeline, items: Sequence[LabelledItem], root: Path) -> Non
 
 def link_base(base: Path, root: Path) -> tuple[int, str]:
     """Add a base ImageFolder (its positive class 'scratch', every other class 'ok') with masks."""
-    from inspection.vision.dataset import data_hash, list_imagefolder
+    from inspection.vision.dataset import data_hash, list_imagefolder  # cv2-backed: loaded when used
 
     examples = list_imagefolder(base, positive="scratch")
     (root / "masks").mkdir(parents=True, exist_ok=True)
     for e in examples:
         cls = "scratch" if e.label else "ok"
         stem = re.sub(r"[^A-Za-z0-9._-]", "_", f"base_{e.cls}_{e.path.stem}")[:150]
-        suffix = e.path.suffix.lower() if _SUFFIX_RE.match(e.path.suffix.lower()) else ".img"
-        _link(e.path, root / cls / f"{stem}{suffix}")
+        _link(e.path, root / cls / f"{stem}{_suffix(e.path.name)}")
         mask = base / "masks" / f"{e.path.stem}.png"
         if mask.is_file():
             _link(mask, root / "masks" / f"{stem}.png")
@@ -281,11 +257,42 @@ def _version_name(app: Pipeline) -> str:
 def _production_preprocess(app: Pipeline, production: str) -> PreprocessSpec | None:
     from inspection.vision.preprocess import PreprocessSpec
 
+    pre = read_artifact(app.settings.models_dir / production).preprocess
     try:
-        data = json.loads((app.settings.models_dir / production / "model.json").read_text())
-        return PreprocessSpec.from_json(data["preprocess"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return PreprocessSpec.from_json(pre) if pre is not None else None
+    except (ValueError, KeyError, TypeError):
         return None
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """The stored labels one retrain used, and the base data added to them."""
+
+    train: list[LabelledItem]
+    test: list[LabelledItem]
+    station: str | None
+    since: datetime | None
+    base_data: Path | None
+    n_base: int = 0
+    base_hash: str = ""
+
+    @property
+    def digest(self) -> str:
+        return snapshot_hash(self.train, self.test, self.base_hash)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "hash": self.digest,
+            "train_ids": [i.inspection_id for i in self.train],
+            "test_ids": [i.inspection_id for i in self.test],
+            "n_train": len(self.train),
+            "n_test": len(self.test),
+            "n_base": self.n_base,
+            "station": self.station,
+            "since": self.since.isoformat() if self.since else None,
+            "base_data": str(self.base_data) if self.base_data else None,
+            "base_data_hash": self.base_hash,
+        }
 
 
 def retrain(
@@ -304,12 +311,8 @@ def retrain(
 ) -> RetrainResult:
     """Train and register a candidate from stored labels. Raises NotEnoughLabels before any work
     when a class has fewer than `min_per_class` labels."""
-    from tqdm import tqdm
-
-    from inspection.services.deploy import current_state, worse_than_production
+    # torch-backed: loaded only when a retrain actually runs.
     from inspection.vision.artifact import update_metrics
-    from inspection.vision.predictor import load_predictor
-    from inspection.vision.train import TrainConfig, choose_preprocess, train
 
     t0 = time.perf_counter()
     if epochs < 1:
@@ -320,7 +323,6 @@ def retrain(
     check_enough(items, min_per_class=min_per_class)
     train_items, test_items = holdout_split(items, fraction=test_fraction, seed=seed)
     production = current_state(app).production
-    notes: list[str] = []
     steps = tqdm(total=5, desc="retrain", unit="step", file=sys.stderr)
 
     app.settings.models_dir.mkdir(parents=True, exist_ok=True)
@@ -329,95 +331,23 @@ def retrain(
     staging = app.settings.models_dir / f".tmp-{version}"
     try:
         steps.set_postfix_str("linking images")
-        data = work / "train"
-        write_links(app, train_items, data)
-        n_base, base_hash = link_base(base_data, data) if base_data is not None else (0, "")
+        snap = _link_dataset(app, _Snapshot(train_items, test_items, station, since, base_data), work / "train")
         steps.update(1)
-
-        spec = (
-            preprocess
-            or _production_preprocess(app, production)
-            or choose_preprocess(data, positive="scratch")
-        )
         steps.set_postfix_str("training")
-        config = TrainConfig(epochs=epochs, seed=seed, preprocess=spec, threads=app.settings.threads)
-        report = train(data, staging, positive="scratch", config=config, version=version, log=log)
+        spec = preprocess or _production_preprocess(app, production)
+        seconds = _train(app, work / "train", staging, version=version, spec=spec, epochs=epochs, seed=seed, log=log)
         steps.update(1)
-
-        steps.set_postfix_str("evaluating candidate")
-        cand = _summarize_scores(
-            app, load_predictor(staging, threads=app.settings.threads), test_items, "held-out: candidate"
-        )
-        steps.update(1)
-        steps.set_postfix_str("evaluating production")
-        prod: dict[str, Any] | None
-        try:
-            prod_scores = _summarize_scores(app, app.scorer(production), test_items, "held-out: production")
-            prod = {"version": production, **prod_scores}
-        except Exception as exc:  # no production artifact yet: the candidate stands alone
-            prod = None
-            notes.append(
-                f"production model {production!r} could not be evaluated: {type(exc).__name__}: {exc}"
-            )
-        steps.update(1)
-
-        digest = snapshot_hash(train_items, test_items, base_hash)
-        problem = worse_than_production(cand, prod) if prod is not None else None
-        verdict = (
-            "no production model to compare with"
-            if prod is None
-            else f"worse than production: {problem}"
-            if problem
-            else f"not worse than production {production} on the same held-out items"
-        )
-        update_metrics(
-            staging,
-            {
-                "heldout": cand,
-                "retrain": {
-                    "heldout": {"n": len(test_items), "candidate": cand, "production": prod},
-                    "data": {
-                        "hash": digest,
-                        "train_ids": [i.inspection_id for i in train_items],
-                        "test_ids": [i.inspection_id for i in test_items],
-                        "n_train": len(train_items),
-                        "n_test": len(test_items),
-                        "n_base": n_base,
-                        "station": station,
-                        "since": since.isoformat() if since else None,
-                        "base_data": str(base_data) if base_data else None,
-                        "base_data_hash": base_hash,
-                    },
-                    "by": by,
-                    "production_version": production,
-                    "verdict": verdict,
-                    "train_seconds": round(report.seconds, 1),
-                },
-            },
-        )
+        cand, prod, notes = _evaluate_both(app, staging, production, test_items, steps)
+        verdict = _verdict(cand, prod, production)
+        heldout = {"n": len(test_items), "candidate": cand, "production": prod}
+        meta: dict[str, Any] = {"heldout": heldout, "data": snap.to_dict(), "by": by, "production_version": production}
+        meta |= {"verdict": verdict, "train_seconds": round(seconds, 1)}
+        update_metrics(staging, {"heldout": cand, "retrain": meta})
         final = app.settings.models_dir / version
         os.replace(staging, final)  # registration is atomic: the directory appears complete
         steps.set_postfix_str("registered")
         steps.update(1)
-        with app.write() as session:
-            store.add_event(
-                session,
-                kind="model.registered",
-                at=app.clock(),
-                actor=by,
-                station=station,
-                detail={
-                    "version": version,
-                    "production": production,
-                    "verdict": verdict,
-                    "candidate_auroc": cand.get("auroc"),
-                    "production_auroc": prod.get("auroc") if prod else None,
-                    "n_train": len(train_items),
-                    "n_test": len(test_items),
-                    "n_base": n_base,
-                    "data_hash": digest,
-                },
-            )
+        _record_registration(app, by=by, version=version, production=production, verdict=verdict, meta=meta, snap=snap)
     finally:
         steps.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -427,12 +357,93 @@ def retrain(
         path=final,
         n_train=len(train_items),
         n_test=len(test_items),
-        n_base=n_base,
+        n_base=snap.n_base,
         production_version=production,
         candidate=cand,
         production=prod,
-        data_hash=digest,
+        data_hash=snap.digest,
         seconds=time.perf_counter() - t0,
         verdict=verdict,
         notes=notes,
     )
+
+
+def _link_dataset(app: Pipeline, snap: _Snapshot, data: Path) -> _Snapshot:
+    """The training ImageFolder at `data`: the stored training labels plus the base data, if any."""
+    write_links(app, snap.train, data)
+    if snap.base_data is None:
+        return snap
+    n_base, base_hash = link_base(snap.base_data, data)
+    return replace(snap, n_base=n_base, base_hash=base_hash)
+
+
+def _train(
+    app: Pipeline,
+    data: Path,
+    staging: Path,
+    *,
+    version: str,
+    spec: PreprocessSpec | None,
+    epochs: int,
+    seed: int,
+    log: Callable[[str], None],
+) -> float:
+    """Train the candidate into `staging`; its training time in seconds."""
+    # torch-backed: loaded only when a retrain actually runs.
+    from inspection.vision.train import TrainConfig, choose_preprocess, train
+
+    spec = spec or choose_preprocess(data, positive="scratch")
+    config = TrainConfig(epochs=epochs, seed=seed, preprocess=spec, threads=app.settings.threads)
+    return train(data, staging, positive="scratch", config=config, version=version, log=log).seconds
+
+
+def _evaluate_both(
+    app: Pipeline, staging: Path, production: str, test_items: Sequence[LabelledItem], steps: Any
+) -> tuple[dict[str, Any], dict[str, Any] | None, list[str]]:
+    """(candidate summary, production summary or None, notes) on the same held-out items."""
+    # torch-backed: loaded only when a retrain actually runs.
+    from inspection.vision.predictor import load_predictor
+
+    steps.set_postfix_str("evaluating candidate")
+    candidate = load_predictor(staging, threads=app.settings.threads)
+    cand = _summarize_scores(app, candidate, test_items, "held-out: candidate")
+    steps.update(1)
+    steps.set_postfix_str("evaluating production")
+    notes: list[str] = []
+    prod: dict[str, Any] | None
+    try:
+        prod_scores = _summarize_scores(app, app.scorer(production), test_items, "held-out: production")
+        prod = {"version": production, **prod_scores}
+    except Exception as exc:  # no production artifact yet: the candidate stands alone
+        prod = None
+        notes.append(f"production model {production!r} could not be evaluated: {type(exc).__name__}: {exc}")
+    steps.update(1)
+    return cand, prod, notes
+
+
+def _verdict(cand: dict[str, Any], prod: dict[str, Any] | None, production: str) -> str:
+    if prod is None:
+        return "no production model to compare with"
+    problem = worse_than_production(cand, prod)
+    if problem:
+        return f"worse than production: {problem}"
+    return f"not worse than production {production} on the same held-out items"
+
+
+def _record_registration(
+    app: Pipeline, *, by: str, version: str, production: str, verdict: str, meta: dict[str, Any], snap: _Snapshot
+) -> None:
+    cand, prod = meta["heldout"]["candidate"], meta["heldout"]["production"]
+    detail = {
+        "version": version,
+        "production": production,
+        "verdict": verdict,
+        "candidate_auroc": cand.get("auroc"),
+        "production_auroc": prod.get("auroc") if prod else None,
+        "n_train": len(snap.train),
+        "n_test": len(snap.test),
+        "n_base": snap.n_base,
+        "data_hash": snap.digest,
+    }
+    with app.write() as session:
+        store.add_event(session, kind="model.registered", at=app.clock(), actor=by, station=snap.station, detail=detail)

@@ -1,136 +1,55 @@
 """Threshold tuning and calibration on the stored labelled history.
 
-The history is every item with a live human label and a score of the chosen model:
-- ordinary reviews (items a person decided) carry weight 1;
-- blind audit labels of automatic decisions carry weight 1 / audit_rate of the policy version in
-  force for that item: each stands for the unreviewed automatic decisions it was drawn from,
-  so reviewing mostly uncertain items does not bias escape or automation rates.
-The math is `inspection.core.thresholds` (pure); this module only reads the store and plots.
+The history (`services.history`, one store query) is every item with a live human label and a
+score of the chosen model: ordinary reviews weigh 1, blind audit labels of automatic decisions
+1 / audit_rate of the policy version in force for that item (each stands for the unreviewed
+automatic decisions it was drawn from), so reviewing mostly uncertain items does not bias escape or
+automation rates. The math is `inspection.core` (pure); this module only reads the store and plots.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
-import sqlalchemy as sa
-from sqlmodel import col
 
 from inspection import store
-from inspection.core import thresholds
-from inspection.core.domain import Label, LabelledScore
+from inspection.core import metrics, thresholds
+from inspection.core.domain import Label
 from inspection.services.context import Pipeline
+from inspection.services.history import HistoryStats, labelled_history, model_names, station_history
 
 __all__ = [
     "Calibration",
     "HistoryStats",
+    "SuggestOptions",
     "TuningResult",
     "audit_weight",
     "calibration",
     "labelled_history",
     "plot_calibration",
     "plot_suggestion",
+    "station_history",
     "suggest_thresholds",
 ]
 
-
-def audit_weight(audit: bool, audit_rate: float | None) -> float:
-    """Sampling weight of one labelled item (see the module doc)."""
-    if audit and audit_rate is not None and audit_rate > 0:
-        return 1.0 / audit_rate
-    return 1.0
+audit_weight = store.audit_weight  # the one weighting rule, kept with the labelled-history query
 
 
-@dataclass(frozen=True)
-class HistoryStats:
-    n: int
-    n_audit: int
-    n_scratch: int
-    model_version: str | None
-    unaudited_auto: int  # automatic decisions under policies with audit_rate 0: not represented
-    warnings: tuple[str, ...] = ()
+class SuggestOptions(TypedDict, total=False):
+    """Targets and line figures passed through to `thresholds.suggest` (its defaults apply)."""
 
-
-def _version_names(app: Pipeline, version: str) -> set[str]:
-    """A directory name and the version its model.json declares (what predictions record)."""
-    import json
-
-    names = {version}
-    try:
-        data = json.loads((app.settings.models_dir / version / "model.json").read_text())
-        names.add(str(data.get("version", version)))
-    except (OSError, ValueError):
-        pass
-    return names
-
-
-def labelled_history(
-    app: Pipeline,
-    *,
-    station: str | None = None,
-    model_version: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> tuple[list[LabelledScore], HistoryStats]:
-    """Weighted labelled history. `model_version=None` takes the production-role scores (whatever
-    version served); a version takes that model's scores in any role (production, shadow, canary).
-    A prediction that failed (model error, time-out) is kept with a NaN score: that phone would go
-    to a person under any thresholds."""
-    ins: Any = store.InspectionRow
-    rev: Any = store.ReviewRow
-    pred: Any = store.PredictionRow
-    pol: Any = store.PolicyVersionRow
-    stmt = (
-        sa.select(pred.score, pred.error, rev.label, rev.audit, pol.audit_rate)
-        .select_from(rev)
-        .join(ins, col(ins.id) == col(rev.inspection_id))
-        .join(pred, col(pred.inspection_id) == col(ins.id))
-        .outerjoin(
-            pol, sa.and_(col(pol.station) == col(ins.station), col(pol.version) == col(ins.policy_version))
-        )
-        .where(col(rev.undone_at).is_(None), col(rev.label).in_([Label.SCRATCH.value, Label.OK.value]))
-    )
-    if model_version is None:
-        stmt = stmt.where(pred.role == store.PredictionRole.PRODUCTION)
-    else:
-        stmt = stmt.where(col(pred.model_version).in_(_version_names(app, model_version)))
-    if station is not None:
-        stmt = stmt.where(ins.station == station)
-    if since is not None:
-        stmt = stmt.where(col(ins.received_at) >= since)
-    if until is not None:
-        stmt = stmt.where(col(ins.received_at) < until)
-    unaudited = (
-        sa.select(sa.func.count())
-        .select_from(ins)
-        .join(pol, sa.and_(col(pol.station) == col(ins.station), col(pol.version) == col(ins.policy_version)))
-        .where(col(ins.route) != "review", col(pol.audit_rate) <= 0)
-    )
-    if station is not None:
-        unaudited = unaudited.where(ins.station == station)
-    history: list[LabelledScore] = []
-    n_audit = n_scratch = 0
-    with app.read() as session:
-        for score, error, label, audit, rate in session.execute(stmt).yield_per(10_000):
-            s = float(score) if score is not None and error is None else math.nan
-            lab = Label(label)
-            history.append(LabelledScore(s, lab, audit_weight(bool(audit), rate), bool(audit)))
-            n_audit += bool(audit)
-            n_scratch += lab is Label.SCRATCH
-        n_unaudited = int(session.execute(unaudited).scalar_one())
-    warnings = []
-    if n_unaudited:
-        warnings.append(
-            f"{n_unaudited} automatic decisions were made under policies with audit_rate 0: no label "
-            "stands for them, so the rates below describe the reviewed and audited phones only"
-        )
-    return history, HistoryStats(
-        len(history), n_audit, n_scratch, model_version, n_unaudited, tuple(warnings)
-    )
+    max_false_reject: float
+    cost_escape: float | None
+    cost_false_reject: float | None
+    cost_review_minute: float | None
+    seconds_per_review: float
+    items_per_hour: float
 
 
 @dataclass(frozen=True)
@@ -168,8 +87,12 @@ class TuningResult:
         }
 
 
+def _none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
 def _clean(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+    return {k: (_none(v) if isinstance(v, float) else v) for k, v in d.items()}
 
 
 def suggest_thresholds(
@@ -177,48 +100,31 @@ def suggest_thresholds(
     *,
     station: str | None,
     max_escape: float,
-    max_false_reject: float = 0.01,
-    cost_escape: float | None = None,
-    cost_false_reject: float | None = None,
-    cost_review_minute: float | None = None,
-    seconds_per_review: float = 4.0,
-    items_per_hour: float = 600.0,
     model_version: str | None = None,
     curve: bool = False,
+    **options: Unpack[SuggestOptions],
 ) -> TuningResult:
     """Recommend (pass_below, reject_above) for `station` from its labelled history, or refuse
     (suggestion.ok False, with the number of labels still needed). The history is scored by
     `model_version` (default: the current production model)."""
-    from inspection.services.deploy import current_state
-
-    version = model_version or current_state(app).production
-    history, stats = labelled_history(app, station=station, model_version=version)
-    sug = thresholds.suggest(
-        history,
-        max_escape=max_escape,
-        max_false_reject=max_false_reject,
-        cost_escape=cost_escape,
-        cost_false_reject=cost_false_reject,
-        cost_review_minute=cost_review_minute,
-        seconds_per_review=seconds_per_review,
-        items_per_hour=items_per_hour,
-    )
+    version, history, stats = station_history(app, station=station, model_version=model_version)
+    sug = thresholds.suggest(history, max_escape=max_escape, **options)
     points: list[thresholds.WhatIf] = []
     if curve and history and any(math.isfinite(h.score) for h in history):
         fixed = sug.reject_above if sug.ok and sug.reject_above is not None else 1.0
         points = thresholds.sweep(
-            history, reject_above=fixed, items_per_hour=items_per_hour, seconds_per_review=seconds_per_review
+            history,
+            reject_above=fixed,
+            items_per_hour=options.get("items_per_hour", 600.0),
+            seconds_per_review=options.get("seconds_per_review", 4.0),
         )
+    max_false_reject = options.get("max_false_reject", 0.01)
     return TuningResult(station, version, stats, sug, max_escape, max_false_reject, points)
 
 
 def plot_suggestion(result: TuningResult, out: Path) -> Path:
     """Automation vs escape-rate upper bound over pass_below (reject_above fixed), with the target."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     pts = result.curve
     if pts:
@@ -249,12 +155,18 @@ def plot_suggestion(result: TuningResult, out: Path) -> Path:
     return _save(fig, out)
 
 
-def _save(fig: Any, out: Path) -> Path:
-    import os
-    import tempfile
+def _pyplot() -> Any:
+    # matplotlib is heavy and only the plotting commands need it: imported on first use.
+    import matplotlib
 
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(fig: Any, out: Path) -> Path:
+    plt = _pyplot()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-", suffix=".png")
@@ -276,7 +188,7 @@ class Calibration:
     model_version: str
     n: int
     ece: float | None
-    reliability: thresholds.Reliability | None
+    reliability: metrics.Reliability | None
 
     def to_dict(self) -> dict[str, Any]:
         r = self.reliability
@@ -295,44 +207,23 @@ class Calibration:
         }
 
 
-def _none(x: float) -> float | None:
-    return x if math.isfinite(x) else None
-
-
 def calibration(
     app: Pipeline, *, model_version: str | None = None, station: str | None = None, bins: int = 10
 ) -> list[Calibration]:
     """Reliability and ECE per model version on the stored human labels (every role: production,
     shadow and canary scores all met the same inspectors' labels)."""
-    ins: Any = store.InspectionRow
-    rev: Any = store.ReviewRow
-    pred: Any = store.PredictionRow
-    stmt = (
-        sa.select(pred.model_version, pred.score, rev.label)
-        .select_from(rev)
-        .join(ins, col(ins.id) == col(rev.inspection_id))
-        .join(pred, col(pred.inspection_id) == col(ins.id))
-        .where(
-            col(rev.undone_at).is_(None),
-            col(rev.label).in_([Label.SCRATCH.value, Label.OK.value]),
-            col(pred.score).is_not(None),
-            col(pred.error).is_(None),
-        )
-        .order_by(col(pred.model_version))
-    )
-    if model_version is not None:
-        stmt = stmt.where(col(pred.model_version).in_(_version_names(app, model_version)))
-    if station is not None:
-        stmt = stmt.where(ins.station == station)
-    per: dict[str, tuple[list[float], list[bool]]] = {}
+    versions = None if model_version is None else model_names(app, model_version)
+    scores = store.ScoreFilter(versions=versions, roles=None, valid_only=True)
     with app.read() as session:
-        for version, score, label in session.execute(stmt).yield_per(10_000):
-            s, y = per.setdefault(version, ([], []))
-            s.append(float(score))
-            y.append(label == Label.SCRATCH.value)
+        rows = store.labelled_history(session, station=station, scores=scores)
+    per: dict[str, tuple[list[float], list[bool]]] = {}
+    for r in rows:
+        s, y = per.setdefault(str(r.model_version), ([], []))
+        s.append(float(r.score or 0.0))  # valid_only: every score is present
+        y.append(r.label == Label.SCRATCH.value)
     out = []
     for version, (s, y) in sorted(per.items()):
-        rel = thresholds.reliability(np.asarray(s), np.asarray(y), bins=bins)
+        rel = metrics.reliability(np.asarray(s), np.asarray(y), bins=bins)
         out.append(Calibration(version, len(s), _none(rel.ece), rel))
     if model_version is not None and not out:
         out.append(Calibration(model_version, 0, None, None))
@@ -340,11 +231,7 @@ def calibration(
 
 
 def plot_calibration(results: list[Calibration], out: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 5.5))
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
     for r in results:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,16 +11,33 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from inspection.vision.artifact_meta import (
+    META,
+    ArtifactError,
+    is_artifact,
+    read_meta_json,
+    update_metrics,
+    write_meta_json,
+)
 from inspection.vision.model import NetConfig, ScratchNet
 from inspection.vision.preprocess import PreprocessSpec
 
+__all__ = [
+    "META",
+    "ONNX",
+    "WEIGHTS",
+    "ArtifactError",
+    "ModelMeta",
+    "export_onnx",
+    "load_artifact",
+    "read_meta",
+    "save_artifact",
+    "torch_threads",
+    "update_metrics",
+]
+
 WEIGHTS = "weights.safetensors"
-META = "model.json"
 ONNX = "model.onnx"  # the same network for ONNX Runtime: ~1.5-5x faster than eager torch on 2 CPU cores
-
-
-class ArtifactError(ValueError):
-    """The directory is not a loadable model artifact."""
 
 
 @dataclass(frozen=True)
@@ -70,13 +87,11 @@ def save_artifact(directory: Path, net: ScratchNet, meta: ModelMeta) -> None:
     state = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
     save_file(state, str(directory / WEIGHTS))
     export_onnx(net, meta, directory / ONNX)
-    (directory / META).write_text(json.dumps(meta.to_json(), indent=2, sort_keys=True) + "\n")
+    write_meta_json(directory, meta.to_json())
 
 
 def export_onnx(net: ScratchNet, meta: ModelMeta, path: Path) -> None:
     """Fixed canvas size, dynamic batch. Outputs: image logit (N), cell logits (N x h x w)."""
-    import warnings
-
     spec = meta.preprocess
     example = torch.zeros(1, 3, spec.canvas_h, spec.canvas_w)
     was_training = net.training
@@ -91,13 +106,13 @@ def export_onnx(net: ScratchNet, meta: ModelMeta, path: Path) -> None:
 
 
 def read_meta(directory: Path) -> ModelMeta:
-    path = directory / META
-    if not path.is_file():
+    """The full metadata a Predictor needs; ArtifactError when any of it is missing or malformed."""
+    if not is_artifact(directory):
         raise ArtifactError(f"{directory} is not a model artifact (no {META})")
     try:
-        return ModelMeta.from_json(json.loads(path.read_text()))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ArtifactError(f"{path}: unreadable model metadata ({exc})") from exc
+        return ModelMeta.from_json(read_meta_json(directory))
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{directory / META}: unreadable model metadata ({exc})") from exc
 
 
 def load_artifact(directory: Path) -> tuple[ScratchNet, ModelMeta]:
@@ -109,12 +124,6 @@ def load_artifact(directory: Path) -> tuple[ScratchNet, ModelMeta]:
     net.load_state_dict(load_file(str(weights)), strict=True)
     net.eval()
     return net, meta
-
-
-def update_metrics(directory: Path, metrics: dict[str, Any]) -> None:
-    data = json.loads((directory / META).read_text())
-    data["metrics"] = {**data.get("metrics", {}), **metrics}
-    (directory / META).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def torch_threads(threads: int) -> None:

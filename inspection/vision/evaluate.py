@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from inspection.core.thresholds import auroc, average_precision, coverage_at_risk, expected_calibration_error
+from inspection.core.metrics import auroc, average_precision, coverage_at_risk, expected_calibration_error
 from inspection.vision.dataset import Example, list_imagefolder, truth_mask
 from inspection.vision.predictor import Predictor
 from inspection.vision.preprocess import peak_point

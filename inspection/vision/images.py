@@ -3,7 +3,8 @@
 Order of checks, cheapest first, so that nothing big is ever allocated for a bad input:
 1. format from the magic bytes (unknown, text, known-but-unsupported are refused);
 2. width and height from the header only, checked against min_side and max_pixels
-   (decompression bombs are refused before any pixel is decoded);
+   (decompression bombs are refused before any pixel is decoded); 1 and 2 are
+   `inspection.vision.formats`, the sniffer that upload ingest uses too;
 3. completeness from the container structure (JPEG end-of-image after the scan, PNG IEND chunk);
 4. one OpenCV decode to 8-bit BGR (16-bit is scaled by >>8, grey and palette expanded, alpha dropped,
    CMYK converted), at 1/2, 1/4 or 1/8 resolution on request.
@@ -22,6 +23,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from inspection.vision.formats import Header, ImageError, probe, sniff_format
+
+__all__ = [
+    "ImageError",
+    "ImageMetrics",
+    "decode_image",
+    "image_metrics",
+    "image_size",
+    "read_image_file",
+    "sha256_hex",
+    "sniff_format",
+]
+
 REDUCE_FACTORS = (1, 2, 4, 8)
 _JPEG_REDUCED = {
     1: cv2.IMREAD_COLOR,
@@ -31,20 +45,6 @@ _JPEG_REDUCED = {
 }
 _METRICS_SIDE = 512  # metrics run on a copy at most this many px on its long side (speed, comparability)
 _DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
-
-
-class ImageError(ValueError):
-    """Clear, human-readable reason an image cannot be judged (e.g. 'empty file', 'truncated JPEG',
-    'not an image (looks like text)', 'image too small: 1x1 (minimum 32x32)',
-    'image too large: 30000x30000 = 900.0 Mpx (limit 50.0 Mpx)')."""
-
-
-@dataclass(frozen=True)
-class _Header:
-    format: str  # "JPEG", "PNG", "GIF", "BMP", "TIFF", "WebP"
-    width: int
-    height: int
-    scan_offset: int = -1  # JPEG: offset of the first start-of-scan marker
 
 
 @dataclass(frozen=True)
@@ -57,163 +57,13 @@ class ImageMetrics:
 
 
 # ----------------------------------------------------------------------------------------------
-# header parsing (no pixel decoding)
-
-# Formats that are images but that we do not accept: a named refusal beats "unknown format".
-_UNSUPPORTED = (
-    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
-    (b"\xff\x4f\xff\x51", "JPEG 2000"),
-    (b"II+\x00", "BigTIFF"),
-    (b"MM\x00+", "BigTIFF"),
-    (b"8BPS", "Photoshop PSD"),
-    (b"\x76\x2f\x31\x01", "OpenEXR"),
-)
-
-
-def _u16be(data: bytes, pos: int) -> int:
-    return int(struct.unpack_from(">H", data, pos)[0])
-
-
-def _need(data: bytes, size: int, fmt: str) -> None:
-    if len(data) < size:
-        raise ImageError(f"truncated {fmt} (header incomplete, {len(data)} bytes)")
-
-
-def _jpeg_header(data: bytes) -> _Header:
-    """Walk the marker segments up to the first start-of-scan; the frame header (SOFn) gives the size."""
-    pos, size = 2, None
-    while True:
-        _need(data, pos + 4, "JPEG")
-        if data[pos] != 0xFF:
-            raise ImageError(f"corrupt JPEG (bad marker at byte {pos})")
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # stand-alone markers
-            pos += 2
-            continue
-        if marker == 0xD9:
-            raise ImageError("corrupt JPEG (ends before any image data)")
-        length = _u16be(data, pos + 2)
-        if length < 2:
-            raise ImageError(f"corrupt JPEG (bad segment length at byte {pos})")
-        # SOF0-SOF15 carry the frame size; C4 (DHT), C8 (JPG) and CC (DAC) share the range.
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            _need(data, pos + 9, "JPEG")
-            size = (_u16be(data, pos + 7), _u16be(data, pos + 5))
-        if marker == 0xDA:  # start of scan: entropy-coded data follows
-            if size is None:
-                raise ImageError("corrupt JPEG (no frame header before the image data)")
-            return _Header("JPEG", size[0], size[1], scan_offset=pos)
-        pos += 2 + length
-
-
-def _png_header(data: bytes) -> _Header:
-    _need(data, 24, "PNG")
-    if data[12:16] != b"IHDR":
-        raise ImageError("corrupt PNG (first chunk is not IHDR)")
-    width, height = struct.unpack_from(">II", data, 16)
-    return _Header("PNG", int(width), int(height))
-
-
-def _gif_header(data: bytes) -> _Header:
-    _need(data, 10, "GIF")
-    width, height = struct.unpack_from("<HH", data, 6)
-    return _Header("GIF", int(width), int(height))
-
-
-def _bmp_header(data: bytes) -> _Header:
-    _need(data, 26, "BMP")
-    dib = int(struct.unpack_from("<I", data, 14)[0])
-    if dib == 12:  # OS/2 BITMAPCOREHEADER: 16-bit sizes
-        width, height = struct.unpack_from("<HH", data, 18)
-    else:
-        width, height = struct.unpack_from("<ii", data, 18)
-    return _Header("BMP", abs(int(width)), abs(int(height)))  # negative height = top-down rows
-
-
-def _webp_header(data: bytes) -> _Header:
-    _need(data, 30, "WebP")
-    chunk = data[12:16]
-    if chunk == b"VP8 ":  # lossy: 14-bit sizes after the frame tag and start code
-        width, height = struct.unpack_from("<HH", data, 26)
-        return _Header("WebP", width & 0x3FFF, height & 0x3FFF)
-    if chunk == b"VP8L":  # lossless: 14-bit (size - 1) fields packed after the 0x2F signature
-        bits = int(struct.unpack_from("<I", data, 21)[0])
-        return _Header("WebP", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
-    if chunk == b"VP8X":  # extended: 24-bit (canvas size - 1)
-        w = int.from_bytes(data[24:27], "little") + 1
-        h = int.from_bytes(data[27:30], "little") + 1
-        return _Header("WebP", w, h)
-    raise ImageError(f"corrupt WebP (unknown chunk {chunk!r})")
-
-
-def _tiff_header(data: bytes) -> _Header:
-    """First image file directory: tags 256 (ImageWidth) and 257 (ImageLength)."""
-    _need(data, 8, "TIFF")
-    end = "<" if data[:2] == b"II" else ">"
-    ifd = int(struct.unpack_from(end + "I", data, 4)[0])
-    _need(data, ifd + 2, "TIFF")
-    entries = int(struct.unpack_from(end + "H", data, ifd)[0])
-    _need(data, ifd + 2 + 12 * entries, "TIFF")
-    found: dict[int, int] = {}
-    for i in range(entries):
-        tag, typ = struct.unpack_from(end + "HH", data, ifd + 2 + 12 * i)
-        if tag in (256, 257):
-            fmt = end + ("H" if typ == 3 else "I")  # SHORT or LONG, stored in the value field
-            found[tag] = int(struct.unpack_from(fmt, data, ifd + 2 + 12 * i + 8)[0])
-    if 256 not in found or 257 not in found:
-        raise ImageError("corrupt TIFF (no image size in the first directory)")
-    return _Header("TIFF", found[256], found[257])
-
-
-def _looks_like_text(data: bytes) -> bool:
-    head = data[:1024]
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # a multi-byte character cut at the end is fine
-            return False
-        text = head[: exc.start].decode("utf-8")
-    if not text:
-        return False
-    printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
-    return printable >= 0.95 * len(text)
-
-
-def _probe(data: bytes) -> _Header:
-    if len(data) == 0:
-        raise ImageError("empty file")
-    if data[:3] == b"\xff\xd8\xff":
-        return _jpeg_header(data)
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return _png_header(data)
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return _gif_header(data)
-    if data[:2] == b"BM":
-        return _bmp_header(data)
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return _webp_header(data)
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        return _tiff_header(data)
-    for magic, name in _UNSUPPORTED:
-        if data.startswith(magic):
-            raise ImageError(f"unsupported image format: {name}")
-    if data[4:8] == b"ftyp":  # ISO media: HEIC/HEIF/AVIF photos
-        brand = data[8:12].decode("ascii", "replace").strip()
-        raise ImageError(f"unsupported image format: HEIF/AVIF (brand {brand!r}); send JPEG or PNG")
-    if _looks_like_text(data):
-        if data.lstrip()[:5].lower() in (b"<?xml", b"<svg ", b"<svg>"):
-            raise ImageError("not a raster image (looks like SVG/XML text)")
-        raise ImageError("not an image (looks like text)")
-    raise ImageError(f"not an image (unknown format, starts with {data[:8].hex(' ')})")
+# header (no pixel decoding)
 
 
 def image_size(data: bytes) -> tuple[int, int]:
     """(width, height) from the header only, without decoding pixels; ImageError if unknown format.
     This is the stored size: decode_image applies EXIF orientation, which may swap the two."""
-    header = _probe(bytes(data) if not isinstance(data, bytes) else data)
+    header = probe(bytes(data) if not isinstance(data, bytes) else data)
     return header.width, header.height
 
 
@@ -221,7 +71,7 @@ def image_size(data: bytes) -> tuple[int, int]:
 # checks and decoding
 
 
-def _check_size(header: _Header, max_pixels: int, min_side: int) -> None:
+def _check_size(header: Header, max_pixels: int, min_side: int) -> None:
     w, h = header.width, header.height
     if w <= 0 or h <= 0:
         raise ImageError(f"corrupt {header.format} (header says {w}x{h})")
@@ -233,7 +83,7 @@ def _check_size(header: _Header, max_pixels: int, min_side: int) -> None:
         raise ImageError(f"image too small: {w}x{h} (minimum {min_side}x{min_side})")
 
 
-def _check_complete(header: _Header, data: bytes) -> None:
+def _check_complete(header: Header, data: bytes) -> None:
     """Refuse visibly cut files: OpenCV may otherwise fill the missing part with grey."""
     if header.format == "JPEG":
         # Entropy-coded data cannot contain FF D9 (FF is stuffed as FF 00), so the end-of-image marker
@@ -289,7 +139,7 @@ def decode_image(
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError(f"expected bytes, got {type(data).__name__}")
     data = bytes(data) if not isinstance(data, bytes) else data
-    header = _probe(data)
+    header = probe(data)
     _check_size(header, max_pixels, min_side)
     _check_complete(header, data)
     jpeg = header.format == "JPEG"

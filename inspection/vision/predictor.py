@@ -55,7 +55,7 @@ def torch_forward(net: ScratchNet, *, threads: int) -> Forward:
 
 
 def onnx_forward(path: Path, *, threads: int) -> Forward:
-    import onnxruntime as ort
+    import onnxruntime as ort  # heavy: loaded only for artifacts that serve through ONNX Runtime
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = max(1, threads)

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from inspection.core.thresholds import auroc, expected_calibration_error
+from inspection.core.metrics import auroc, expected_calibration_error
 from inspection.vision.artifact import ModelMeta, save_artifact
 from inspection.vision.dataset import Example, data_hash, list_imagefolder, stratified_split, truth_mask
 from inspection.vision.model import NetConfig, ScratchNet, load_imagenet_backbone, pool_logits

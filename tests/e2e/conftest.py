@@ -71,8 +71,8 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def server(tmp_path_factory: pytest.TempPathFactory, model_dir: tuple[Path, str]) -> Iterator[Server]:
     import uvicorn
 
+    from inspection.api.app import create_web_app
     from inspection.vision import synth
-    from ui.app import create_web_app
 
     root = tmp_path_factory.mktemp("e2e")
     models, name = model_dir

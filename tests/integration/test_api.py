@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import col
 
 from inspection import store
-from inspection.api import users as api_users
 from inspection.api.app import create_app
 from inspection.config import Settings
 from inspection.services import context, policies, tokens
@@ -26,7 +30,6 @@ PW = "a-long-password"
 def client(db_settings: Settings) -> Iterator[TestClient]:
     settings = db_settings.model_copy(update={"max_upload_bytes": 200_000})
     app = create_app(settings, scorer_factory=Models({"baseline": BrightnessScorer()}))
-    api_users.install(app)  # login (session cookie) and the engineer actions, as the served app has
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 
@@ -329,13 +332,59 @@ def test_engineer_actions_are_refused_for_an_inspector(
     assert client.post("/api/v1/queue/claim", headers=basic("eve")).status_code == 204
 
 
+def scrape(client: TestClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """/metrics parsed by prometheus_client's own parser: {(sample name, labels): value}."""
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(r.text)
+        for s in family.samples
+    }
+
+
+def sample(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float | None:
+    return samples.get((name, frozenset(labels.items())))
+
+
 def test_health_and_metrics(client: TestClient, auth: dict[str, str]) -> None:
     assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}
     post(client, png(level_for(0.5)), auth)
     post(client, png(level_for(0.01)), auth)
-    text = client.get("/metrics").text
-    assert 'inspection_http_requests_total{method="POST",path="/api/v1/inspections",status="201"} 2' in text
-    assert 'inspection_http_request_duration_seconds_bucket{path="/api/v1/inspections",le="+Inf"} 2' in text
-    assert 'inspection_queue_depth{station="s1",status="queued"} 1' in text
-    assert 'inspection_items_total{station="s1",route="auto_pass"} 1' in text
-    assert 'inspection_items_total{station="s1",route="review"} 1' in text
+    m = scrape(client)
+    assert sample(m, "inspection_http_requests_total", method="POST", path="/api/v1/inspections", status="201") == 2
+    assert sample(m, "inspection_http_request_duration_seconds_bucket", path="/api/v1/inspections", le="+Inf") == 2
+    assert sample(m, "inspection_queue_depth", station="s1", status="queued") == 1
+    assert sample(m, "inspection_items_total", station="s1", route="auto_pass") == 1
+    assert sample(m, "inspection_items_total", station="s1", route="review") == 1
+    assert sample(m, "inspection_ingest_duration_seconds_count") == 2
+    assert (sample(m, "process_resident_memory_bytes") or 0) > 0
+
+
+MULTIPROCESS_WORKER = """
+import sys
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+from inspection.api.app import create_app
+from inspection.config import Settings
+
+settings = Settings(data_dir=sys.argv[1], models_dir=sys.argv[2], database_url="")
+with TestClient(create_app(settings)) as client:
+    assert client.get("/healthz").status_code == 200
+    print(client.get("/metrics").text)
+"""
+
+
+def test_metrics_add_up_over_server_processes(settings: Settings, tmp_path: Path) -> None:
+    """PROMETHEUS_MULTIPROC_DIR: each process writes its counts there; a scrape sums all of them."""
+    shared = tmp_path / "prometheus"
+    shared.mkdir()
+    env = os.environ | {"PROMETHEUS_MULTIPROC_DIR": str(shared)}
+    args = [sys.executable, "-c", MULTIPROCESS_WORKER, str(settings.data_dir), str(settings.models_dir)]
+    for _ in range(2):  # two server processes, one after the other, on one database
+        out = subprocess.run(args, env=env, capture_output=True, text=True, check=True, timeout=120).stdout
+    samples = [s for family in text_string_to_metric_families(out) for s in family.samples]
+    health = [s for s in samples if s.name == "inspection_http_requests_total" and s.labels["path"] == "/healthz"]
+    assert [s.value for s in health] == [2]
+    memory = {s.labels["pid"] for s in samples if s.name == "process_resident_memory_bytes" and s.value > 0}
+    assert len(memory) == 2

@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from inspection.cli import engineer as cli_engineer
+from inspection.cli.main import build_app
 from inspection.config import Settings
 from inspection.services import ingest, policies
 from tests.engineer_fixtures import fake_model_dirs, fake_pipeline, label_queue, png_bytes
@@ -26,8 +26,7 @@ def cli(db_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
     monkeypatch.setenv("INSPECTION_DATABASE_URL", db_settings.database_url)
     monkeypatch.setenv("INSPECTION_DEFAULT_MODEL", "v1")
     fake_model_dirs(db_settings, VERSIONS)
-    app = typer.Typer()
-    cli_engineer.register(app, scorer_factory=lambda _s: Models({v: BrightnessScorer(v) for v in VERSIONS}))
+    app = build_app(scorer_factory=lambda _s: Models({v: BrightnessScorer(v) for v in VERSIONS}))
     with fake_pipeline(db_settings, VERSIONS) as p:  # a little history: partial, some reviews
         policies.set_policy(
             p, station="s1", by="erin", reason="t", level="partial", pass_below=0.2, reject_above=0.8, audit_rate=0.0

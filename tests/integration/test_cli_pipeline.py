@@ -6,18 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from inspection.cli import pipeline as cli_pipeline
+from inspection.cli.main import build_app
 from inspection.config import Settings
 from tests.fakes import BrightnessScorer, Models, level_for, png
 
 
 @pytest.fixture
 def cli(db_settings: Settings):
-    app = typer.Typer()
-    cli_pipeline.register(app, scorer_factory=lambda _s: Models({"baseline": BrightnessScorer()}))
+    app = build_app(scorer_factory=lambda _s: Models({"baseline": BrightnessScorer()}))
     env = {
         "INSPECTION_DATA_DIR": str(db_settings.data_dir),
         "INSPECTION_DATABASE_URL": db_settings.database_url,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from inspection.core.thresholds import expected_calibration_error
+from inspection.core.metrics import expected_calibration_error
 from inspection.vision.artifact import load_artifact, read_meta
 from inspection.vision.evaluate import evaluate
 from inspection.vision.predictor import Predictor, load_predictor

@@ -15,11 +15,11 @@ from inspection.services.context import Pipeline
 from tests.engineer_fixtures import (  # noqa: F401  (pytest fixtures)
     fake_pipeline,
     ingest_labelled,
-    install_models,
     phone_photos,
     photo_files,
     png_bytes,
     tiny_spec,
+    two_model_settings,
     two_models,
     varied,
 )
@@ -54,12 +54,10 @@ def test_holdout_split_is_stratified_and_stable_per_image() -> None:
 
 @pytest.mark.slow
 def test_retrain_registers_a_candidate_compared_with_production_on_the_same_held_out_items(
-    db_settings: Settings,
-    two_models: dict[str, Path],  # noqa: F811
+    two_model_settings: Settings,  # noqa: F811
     phone_photos: Path,  # noqa: F811
 ) -> None:
-    settings = db_settings.model_copy(update={"default_model": "model-a"})
-    install_models(settings, two_models)
+    settings = two_model_settings
     files = photo_files(phone_photos)
     with Pipeline.create(settings) as app:
         ids = ingest_labelled(app, [(varied(p, i), cls) for i, (p, cls) in enumerate(files)])

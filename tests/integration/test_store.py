@@ -236,3 +236,36 @@ def test_policy_versions_and_current_policies(engine) -> None:
         assert current == {("a", 2), ("b", 1)}
         assert store.current_policy(s, station="a").version == 2  # type: ignore[union-attr]
         assert store.current_policy(s, station="zzz") is None
+
+
+def test_labelled_history_reads_live_labels_with_their_audit_weight_and_scores(engine: sa.Engine) -> None:
+    a, b, c = enqueue(engine, n=3)
+    (d,) = enqueue(engine, n=1, station="s2", audit=True, start=NOW)
+    with store.write_session(engine) as s:
+        store.add_policy_version(
+            s,
+            row=store.PolicyVersionRow(
+                station="s2", version=1, level="full", pass_below=0.2, reject_above=0.8, audit_rate=0.25,
+                created_by="t", created_at=NOW, reason="t",
+            ),
+        )  # fmt: skip
+        for iid, label, audit in ((a, "ok", False), (b, "scratch", False), (d, "scratch", True)):
+            s.add(store.ReviewRow(inspection_id=iid, inspector="ann", label=label, audit=audit, created_at=NOW))
+        s.add(store.ReviewRow(inspection_id=c, inspector="ann", label="ok", created_at=NOW, undone_at=NOW))
+        for iid, score, error in ((a, 0.1, None), (b, None, "time-out")):
+            store.add_prediction(
+                s,
+                row=store.PredictionRow(
+                    inspection_id=iid, model_version="m", role="production", score=score, error=error, created_at=NOW
+                ),
+            )
+    with store.read_session(engine) as s:
+        rows = store.labelled_history(s)  # the undone label of c is not history
+        weights = [(r.inspection_id, r.label, r.weight) for r in rows]
+        assert weights == [(a, "ok", 1.0), (b, "scratch", 1.0), (d, "scratch", 4.0)]
+        assert [r.inspection_id for r in store.labelled_history(s, audit=True)] == [d]
+        assert [r.inspection_id for r in store.labelled_history(s, station="s1", inspection_ids=[d, b])] == [b]
+        scored = store.labelled_history(s, scores=store.ScoreFilter())
+        assert [(r.inspection_id, r.model_version, r.score) for r in scored] == [(a, "m", 0.1), (b, "m", None)]
+        assert [r.inspection_id for r in store.labelled_history(s, scores=store.ScoreFilter(valid_only=True))] == [a]
+        assert store.labelled_history(s, scores=store.ScoreFilter(versions={"other"})) == []

@@ -16,6 +16,7 @@ from inspection.core import thresholds
 from inspection.services import tuning
 from inspection.services.context import Pipeline
 from tests.engineer_fixtures import fake_pipeline
+from ui import engineer_policy
 
 NOW = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 _seq = itertools.count(1)
@@ -198,3 +199,28 @@ def test_calibration_per_version_reports_ece_and_draws_a_reliability_diagram(app
     png = tuning.plot_calibration(list(res.values()), tmp_path / "rel.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert tuning.calibration(app, model_version="nope")[0].n == 0
+
+
+def test_the_engineer_screens_what_if_and_thresholds_suggest_give_the_same_numbers(app: Pipeline) -> None:
+    add_policy(app, station="s1", version=1, audit_rate=0.1)
+    add_items(app, HISTORY + [("review", False, 0.02, "ok")] * 300 + [("review", False, 0.98, "scratch")] * 300)
+    add_items(app, [("review", False, 0.5, "ok")] * 3, station="s2")  # another station: not in either
+    res = tuning.suggest_thresholds(app, station="s1", max_escape=0.05, max_false_reject=0.05)
+    s = res.suggestion
+    assert s.ok and s.pass_below is not None and s.reject_above is not None and s.what_if is not None
+    # What the screen replays once a station is picked, and what it shows for these thresholds.
+    history = engineer_policy.labelled_history(app, station="s1")
+    assert len(history) == res.stats.n == 614 and sum(h.audit for h in history) == res.stats.n_audit == 4
+    shown, _note = engineer_policy.what_if(
+        history, level="partial", pass_below=s.pass_below, reject_above=s.reject_above
+    )
+    assert shown == s.what_if
+    html = engineer_policy.what_if_html(
+        history,
+        level="partial",
+        pass_below=s.pass_below,
+        reject_above=s.reject_above,
+        items_per_hour=600,
+        seconds_per_review=4,
+    )
+    assert f"{s.what_if.automation_rate * 100:.1f} %" in html and f"{s.what_if.n} labels" in html

@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from inspection import store
+from inspection.api.app import create_web_app
 from inspection.config import Settings
 from inspection.services import accounts, context, ingest, policies
 from inspection.services.accounts import COOKIE_NAME, Sessions
 from tests.fakes import BrightnessScorer, Models, level_for, png
-from ui.app import create_web_app
 from ui.media import MediaError
 from ui.review import ReviewActions
 

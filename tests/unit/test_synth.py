@@ -57,12 +57,12 @@ def test_phone_pose_at_full_hd() -> None:
 
 @pytest.mark.parametrize("index", range(6))
 def test_mask_nonempty_exactly_for_positives_and_inside_glass(index: int) -> None:
-    pos = synth._render(11, index, scratch=True, size=SMALL)
+    pos = synth.render(11, index, scratch=True, size=SMALL)
     neg = synth.render(11, index, scratch=False, size=SMALL)
-    assert pos.sample.label == "scratch" and neg.label == "ok"
-    assert pos.sample.mask.any() and not neg.mask.any()
-    assert not np.any((pos.sample.mask > 0) & (pos.glass == 0)), "scratch pixels outside the glass"
-    scratches = [d for d in pos.sample.drawn if d.startswith("scratch:")]
+    assert pos.label == "scratch" and neg.label == "ok"
+    assert pos.mask.any() and not neg.mask.any()
+    assert not np.any((pos.mask > 0) & (pos.glass == 0)), "scratch pixels outside the glass"
+    scratches = [d for d in pos.drawn if d.startswith("scratch:")]
     assert 1 <= len(scratches) <= 3
     assert not any(d.startswith("scratch") for d in neg.drawn)
 
@@ -95,8 +95,8 @@ def test_scratch_descriptions_are_parseable() -> None:
 def test_distractor_mix() -> None:
     """~25 % of negatives clean, ~50 % of positives clean; the rest carry 1-4 look-alike types."""
     rngs = [np.random.default_rng(i) for i in range(400)]
-    neg = [synth._distractor_types(r, scratch=False) for r in rngs]
-    pos = [synth._distractor_types(r, scratch=True) for r in rngs]
+    neg = [synth.distractor_types(r, scratch=False) for r in rngs]
+    pos = [synth.distractor_types(r, scratch=True) for r in rngs]
     assert 0.17 < sum(not k for k in neg) / len(neg) < 0.33
     assert 0.4 < sum(not k for k in pos) / len(pos) < 0.6
     assert all(len(k) <= 4 and len(set(k)) == len(k) for k in neg + pos)

@@ -1,4 +1,4 @@
-"""inspection.core.thresholds: what-if replay, sweeps, suggestions and score-quality curves."""
+"""inspection.core.thresholds (what-if replay, sweeps, suggestions) and inspection.core.metrics (score quality)."""
 
 from __future__ import annotations
 
@@ -10,19 +10,9 @@ import numpy as np
 import pytest
 
 from inspection.core.domain import Label, LabelledScore
+from inspection.core.metrics import auroc, average_precision, coverage_at_risk, expected_calibration_error, reliability
 from inspection.core.stats import one_sided_upper
-from inspection.core.thresholds import (
-    auroc,
-    average_precision,
-    candidate_thresholds,
-    coverage_at_risk,
-    expected_calibration_error,
-    labels_for_zero_escapes,
-    reliability,
-    suggest,
-    sweep,
-    what_if,
-)
+from inspection.core.thresholds import candidate_thresholds, labels_for_zero_escapes, suggest, sweep, what_if
 
 SCR, OK = Label.SCRATCH, Label.OK
 

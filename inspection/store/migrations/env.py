@@ -6,7 +6,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
-from inspection.store import METADATA, make_engine
+from inspection.store.db import make_engine
+from inspection.store.tables import METADATA
 
 # Any number of server processes may start at once against one PostgreSQL: the first to take this
 # transaction-scoped advisory lock migrates, the others then find the schema at head.

@@ -1,0 +1,195 @@
+"""Prometheus metrics of the server, through `prometheus_client`.
+
+Counters and histograms are updated on the hot path (every request, every stored inspection); the
+queue gauges are read from the database at scrape time, open items only (`review.queue_depth`), so a
+scrape costs one small query however long the history is.
+
+Several server processes (`uvicorn --workers N`, gunicorn): start them with `PROMETHEUS_MULTIPROC_DIR`
+set to an empty directory. Every process then writes its values there and any process answering
+`/metrics` exports the sum over all of them (`MultiProcessCollector`); process memory is exported per
+worker (`pid` label). Without the variable each app keeps its own registry, so apps built side by
+side (tests) never mix their counts.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.process_collector import ProcessCollector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from inspection.services import review
+from inspection.services.context import Pipeline
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+MEMORY_REFRESH_SECONDS = 10.0  # a worker re-reads its memory at most this often (one /proc read)
+_MEMORY = ("process_resident_memory_bytes", "process_virtual_memory_bytes")
+
+
+def multiprocess_dir() -> str | None:
+    """The shared directory of multiprocess mode (prometheus_client reads the same variable)."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class QueueCollector:
+    """`inspection_queue_depth` and `inspection_queue_oldest_age_seconds` by station and status,
+    computed when scraped from the open (queued or claimed) items only."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        labels = ["station", "status"]
+        return (
+            GaugeMetricFamily(
+                "inspection_queue_depth", "Items waiting for (queued) or held by (claimed) a person.", labels=labels
+            ),
+            GaugeMetricFamily("inspection_queue_oldest_age_seconds", "Age of the oldest open item.", labels=labels),
+        )
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families()  # names only: registering must not query the database
+
+    def collect(self) -> Iterable[Metric]:
+        depth, age = self._families()
+        now = time.time()
+        for q in review.queue_depth(self.pipeline):
+            labels = [q.station, str(q.status)]
+            depth.add_metric(labels, q.count)
+            if q.oldest is not None:
+                age.add_metric(labels, round(max(0.0, now - q.oldest.timestamp()), 3))
+        return [depth, age]
+
+
+class _WorkerMemory:
+    """Multiprocess mode: custom collectors only see the scraping process, so each worker copies
+    its own memory (read by prometheus_client's ProcessCollector) into gauges kept per pid."""
+
+    def __init__(self) -> None:
+        self._reader = ProcessCollector(registry=None)
+        self._gauges = {
+            name: Gauge(name, f"{name} of each server process.", multiprocess_mode="liveall", registry=None)
+            for name in _MEMORY
+        }
+        self._next = 0.0
+
+    def refresh(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now < self._next:
+            return
+        self._next = now + MEMORY_REFRESH_SECONDS
+        for family in self._reader.collect():
+            if family.name in self._gauges and family.samples:
+                self._gauges[family.name].set(family.samples[0].value)
+
+
+@dataclass(frozen=True)
+class _Instruments:
+    requests: Counter
+    latency: Histogram
+    ingest_latency: Histogram
+    items: Counter
+
+
+def _instruments(registry: CollectorRegistry | None) -> _Instruments:
+    return _Instruments(
+        requests=Counter(
+            "inspection_http_requests",
+            "HTTP requests by method, route and status.",
+            ["method", "path", "status"],
+            registry=registry,
+        ),
+        latency=Histogram(
+            "inspection_http_request_duration_seconds",
+            "HTTP request latency.",
+            ["path"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        ),
+        ingest_latency=Histogram(
+            "inspection_ingest_duration_seconds",
+            "Time to store and decide one uploaded image.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        ),
+        items=Counter(
+            "inspection_items",
+            "Inspections stored through the API, by station and route.",
+            ["station", "route"],
+            registry=registry,
+        ),
+    )
+
+
+@functools.cache
+def _shared() -> tuple[_Instruments, _WorkerMemory]:
+    """Multiprocess mode: one set per process. Values live in the shared directory (registering them
+    too would export them twice), and two objects of one name would overwrite each other's entry."""
+    return _instruments(None), _WorkerMemory()
+
+
+class ApiMetrics:
+    """The metrics of one app, and the registry `/metrics` exports."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.registry = CollectorRegistry()  # what /metrics exports
+        self.memory: _WorkerMemory | None = None
+        if multiprocess_dir() is not None:
+            self.instruments, self.memory = _shared()
+            MultiProcessCollector(self.registry)
+        else:
+            # One registry per app: apps built side by side (tests) never mix their counts.
+            self.instruments = _instruments(self.registry)
+            ProcessCollector(registry=self.registry)
+        self.registry.register(QueueCollector(pipeline))
+
+    def observe_request(self, *, method: str, path: str, status: int, seconds: float) -> None:
+        self.instruments.requests.labels(method, path, str(status)).inc()
+        self.instruments.latency.labels(path).observe(seconds)
+        if self.memory is not None:
+            self.memory.refresh()
+
+    def count_item(self, *, station: str, route: str) -> None:
+        self.instruments.items.labels(station, route).inc()
+
+    def before_scrape(self) -> None:
+        if self.memory is not None:
+            self.memory.refresh(force=True)
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware: counts and times every HTTP request under its route template (not the
+    raw path, so that ids do not explode the label set)."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            path = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.observe_request(
+                method=scope.get("method", ""), path=path, status=status, seconds=time.perf_counter() - start
+            )

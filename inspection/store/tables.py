@@ -1,0 +1,228 @@
+"""SQLModel tables and the enumerations stored in them.
+
+Enumerations are stored as plain strings: new values need no ALTER TYPE migration.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlmodel import JSON, Field, SQLModel
+
+QueueOrder = Literal["oldest", "uncertain"]
+
+
+class Status(enum.StrEnum):
+    QUEUED = "queued"  # waiting for a person
+    CLAIMED = "claimed"  # held by one inspector until lease_until
+    DONE = "done"  # nothing left for a person to do
+
+
+class PredictionRole(enum.StrEnum):
+    PRODUCTION = "production"
+    SHADOW = "shadow"  # candidate scored, never used
+    CANARY = "canary"  # candidate decided this item
+
+
+class DeploymentMode(enum.StrEnum):
+    NONE = "none"
+    SHADOW = "shadow"
+    CANARY = "canary"
+
+
+class ImageRow(SQLModel, table=True):
+    __tablename__ = "images"
+    __table_args__ = (sa.UniqueConstraint("sha256", name="uq_images_sha256"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(max_length=64)
+    path: str  # relative to settings.data_dir, posix
+    size_bytes: int
+    width: int | None = None
+    height: int | None = None
+    format: str | None = Field(default=None, max_length=16)
+    first_station: str = Field(max_length=64)
+    received_at: datetime
+    source_name: str | None = Field(default=None, max_length=255)  # client's file name: display only
+    # Input metrics for drift monitoring; None when the image could not be decoded.
+    brightness: float | None = None
+    contrast: float | None = None
+    sharpness: float | None = None
+
+
+class InspectionRow(SQLModel, table=True):
+    """One received image event and its decision; also the review-queue entry."""
+
+    __tablename__ = "inspections"
+    __table_args__ = (
+        sa.UniqueConstraint("station", "idempotency_key", name="uq_inspections_station_idempotency"),
+        sa.Index("ix_inspections_queue_station", "status", "station", "received_at", "id"),
+        sa.Index("ix_inspections_queue_any", "status", "received_at", "id"),
+        # "Most uncertain first": the claim's full ORDER BY, id included (migration 0002).
+        sa.Index("ix_inspections_queue_station_uncertain", "status", "station", "priority", "received_at", "id"),
+        sa.Index("ix_inspections_queue_any_uncertain", "status", "priority", "received_at", "id"),
+        sa.Index("ix_inspections_lease", "status", "lease_until"),
+        sa.Index("ix_inspections_station_received", "station", "received_at"),
+        sa.Index("ix_inspections_received", "received_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    image_id: int = Field(foreign_key="images.id", index=True)
+    station: str = Field(max_length=64)
+    received_at: datetime
+    policy_version: int
+    level: str = Field(max_length=16)
+    route: str = Field(max_length=16)
+    show_model: bool = False
+    audit: bool = False
+    final_label: str | None = Field(default=None, max_length=16)
+    decided_by: str | None = Field(default=None, max_length=16)  # model / inspector / NULL pending
+    decided_at: datetime | None = None
+    model_version: str | None = Field(default=None, max_length=128)  # model the decision used
+    score: float | None = None
+    reason: str = ""
+    error: str | None = None  # why no valid model output (undecodable, model error, time-out)
+    status: str = Field(max_length=16)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_at: datetime | None = None
+    lease_until: datetime | None = None
+    # |score - 0.5|: lower is more uncertain; 0 when there is no score (a person must look anyway).
+    priority: float = 0.0
+    idempotency_key: str | None = Field(default=None, max_length=255)
+
+
+class PredictionRow(SQLModel, table=True):
+    __tablename__ = "predictions"
+    __table_args__ = (sa.Index("ix_predictions_version_created", "model_version", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    inspection_id: int = Field(foreign_key="inspections.id", index=True)
+    model_version: str = Field(max_length=128)
+    role: str = Field(max_length=16)
+    score: float | None = None
+    regions: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    heatmap_path: str | None = None  # relative to settings.data_dir
+    latency_ms: float = 0.0
+    error: str | None = None
+    created_at: datetime
+
+
+class ReviewRow(SQLModel, table=True):
+    __tablename__ = "reviews"
+    __table_args__ = (
+        # At most one live label per item: the database itself refuses a second one.
+        sa.Index(
+            "uq_reviews_one_active",
+            "inspection_id",
+            unique=True,
+            sqlite_where=sa.text("undone_at IS NULL"),
+            postgresql_where=sa.text("undone_at IS NULL"),
+        ),
+        sa.Index("ix_reviews_inspector_created", "inspector", "created_at"),
+        sa.Index("ix_reviews_created", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    inspection_id: int = Field(foreign_key="inspections.id")
+    inspector: str = Field(max_length=64)
+    label: str = Field(max_length=16)
+    note: str | None = None
+    seconds_taken: float | None = None
+    blind: bool = False  # the inspector did not see the model's output
+    audit: bool = False  # blind check of an automatic decision
+    created_at: datetime
+    undone_at: datetime | None = None
+
+
+class SkipRow(SQLModel, table=True):
+    """An inspector passed on an item; it goes back to the queue for the others."""
+
+    __tablename__ = "skips"
+    __table_args__ = (sa.Index("ix_skips_inspector_item", "inspector", "inspection_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    inspection_id: int = Field(foreign_key="inspections.id", index=True)
+    inspector: str = Field(max_length=64)
+    reason: str | None = None
+    created_at: datetime
+
+
+class PolicyVersionRow(SQLModel, table=True):
+    __tablename__ = "policy_versions"
+    __table_args__ = (sa.UniqueConstraint("station", "version", name="uq_policy_station_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    station: str = Field(max_length=64)
+    version: int
+    level: str = Field(max_length=16)
+    pass_below: float
+    reject_above: float
+    audit_rate: float
+    audit_seed: int = 0
+    created_by: str = Field(max_length=64)
+    created_at: datetime
+    reason: str
+    old: dict[str, Any] | None = Field(default=None, sa_type=JSON)  # previous values; None for v1
+
+
+class EventRow(SQLModel, table=True):
+    __tablename__ = "events"
+    __table_args__ = (
+        sa.Index("ix_events_at", "at"),
+        sa.Index("ix_events_kind_at", "kind", "at"),
+        sa.Index("ix_events_station_at", "station", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime
+    kind: str = Field(max_length=64)
+    actor: str | None = Field(default=None, max_length=64)
+    station: str | None = Field(default=None, max_length=64)
+    inspection_id: int | None = Field(default=None, index=True)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+class UserRow(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = (sa.UniqueConstraint("name", name="uq_users_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64)
+    role: str = Field(max_length=16)
+    password_hash: str  # argon2
+    created_at: datetime
+    active: bool = True
+
+
+class ApiTokenRow(SQLModel, table=True):
+    __tablename__ = "api_tokens"
+    __table_args__ = (sa.UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    station: str = Field(max_length=64, index=True)
+    token_hash: str = Field(max_length=64)  # sha256 of the token; the token is never stored
+    prefix: str = Field(max_length=16)  # first characters, to tell tokens apart in listings
+    created_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class DeploymentRow(SQLModel, table=True):
+    """Deployment history; the latest row is the current state."""
+
+    __tablename__ = "deployments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    production_version: str = Field(max_length=128)
+    candidate_version: str | None = Field(default=None, max_length=128)
+    mode: str = Field(default=DeploymentMode.NONE, max_length=16)
+    canary_fraction: float = 0.0
+    actor: str = Field(max_length=64)
+    reason: str = ""
+
+
+METADATA = SQLModel.metadata
