@@ -21,6 +21,7 @@ import numpy as np
 from inspection import store
 from inspection.core.domain import Region
 from inspection.services.context import Pipeline
+from inspection.vision.preprocess import overlay as draw_overlay
 
 DISPLAY_MAX_W = 1600  # wide enough for a 1080p screen, small enough to encode in a few ms
 JPEG_QUALITY = 88
@@ -94,8 +95,6 @@ def render(info: MediaInfo, *, overlay: bool) -> bytes:
         if scale < 1.0:
             img = cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
     if overlay:
-        from inspection.vision.preprocess import overlay as draw_overlay
-
         heat: np.ndarray | None = None
         if info.heatmap_path is not None and info.heatmap_path.exists():
             raw = cv2.imread(str(info.heatmap_path), cv2.IMREAD_GRAYSCALE)

@@ -22,6 +22,9 @@ def export_cmd(
     model_version: str | None = typer.Option(None, "--model-version"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace existing export files"),
     by: str = typer.Option("", "--by"),
+    image_url_prefix: str | None = typer.Option(
+        None, "--image-url-prefix", help="labelstudio: URL the images/ folder is served at (default: local files)"
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Export labelled inspections (streamed, deterministic order, atomic)."""
@@ -35,7 +38,10 @@ def export_cmd(
         raise fail(str(exc)) from None
     result = in_pipeline(
         ctx,
-        lambda pipe: export.export(pipe, out=out, fmt=fmt, flt=flt, actor=default_by(by), overwrite=overwrite),
+        lambda pipe: export.export(
+            pipe, out=out, fmt=fmt, flt=flt, actor=default_by(by), overwrite=overwrite,
+            image_url_prefix=image_url_prefix,
+        ),
         export.ExportError,
     )
     if as_json:

@@ -13,6 +13,7 @@ from inspection.cli import (
     data,
     db,
     export,
+    imports,
     model,
     models,
     pipeline,
@@ -57,6 +58,7 @@ def build_app(*, scorer_factory: ScorerFactoryMaker | None = None) -> typer.Type
     app.add_typer(serve.users_app, name="users")
     app.add_typer(thresholds.app, name="thresholds")
     app.add_typer(models.app, name="models")
+    app.add_typer(imports.app, name="import")
     return app
 
 

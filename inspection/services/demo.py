@@ -29,6 +29,7 @@ from inspection.services import accounts, ingest, policies, review
 from inspection.services.context import Pipeline
 from inspection.services.registry import artifact_dirs, is_artifact
 from inspection.vision import synth
+from inspection.vision.preprocess import PreprocessSpec
 
 DEMO_STATION = "demo-line"
 DEMO_USERS = (("inspector", Role.INSPECTOR), ("engineer", Role.ENGINEER), ("admin", Role.ADMIN))
@@ -91,7 +92,6 @@ def find_model(settings: Settings) -> str | None:
 def train_small_model(settings: Settings, log: Callable[[str], None]) -> None:
     """No model shipped: train a small one on synthetic images (a minute at most on a laptop)."""
     # torch is loaded only when a demo has to train its model
-    from inspection.vision.preprocess import PreprocessSpec
     from inspection.vision.train import TrainConfig, train
 
     root = settings.data_dir / "demo-model"

@@ -26,6 +26,7 @@ from typing import Any
 from tqdm import tqdm
 
 from inspection import store
+from inspection.services import labelstudio
 from inspection.services.context import Pipeline
 from inspection.services.export_formats import (
     CSV_FIELDS,
@@ -183,11 +184,14 @@ def export(
     overwrite: bool = False,
     link_images: bool = False,
     page: int = PAGE,
+    image_url_prefix: str | None = None,
 ) -> ExportResult:
     """Write the matching labelled records to OUT in `fmt`. Raises ExportError before writing
-    anything for bad options or a target that exists or is a symbolic link."""
+    anything for bad options or a target that exists or is a symbolic link.
+    `image_url_prefix` (labelstudio): where the images will be served; default Label Studio's local files."""
     if fmt not in FORMATS:
         raise ExportError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    labelstudio.check_prefix(image_url_prefix)
     flt = flt or ExportFilter()
     t0 = time.perf_counter()
     target = OutDir(out, overwrite=overwrite)
@@ -195,7 +199,10 @@ def export(
     total = count_records(app, flt)
     records = _progress(iter_records(app, flt, page=page), total, progress, f"export {fmt}")
     try:
-        n = write(fmt, target, records, images, now=app.clock())
+        if fmt == "labelstudio":
+            n = labelstudio.write_tasks(target, records, images, url_prefix=image_url_prefix)
+        else:
+            n = write(fmt, target, records, images, now=app.clock())
         files = target.commit()
     except BaseException:
         target.abort()

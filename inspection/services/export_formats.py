@@ -1,5 +1,5 @@
-"""Export formats: the record every format writes, and the writers (imagefolder, csv, jsonl, coco,
-labelstudio) that stream records into OUT.
+"""Export formats: the record every format writes, and the writers (imagefolder, csv, jsonl, coco)
+that stream records into OUT (Label Studio's writer is in `labelstudio`).
 
 Never writes outside OUT: OUT is resolved once, every name written is generated here (ids, hashes,
 fixed file names, the two class names), and existing symlinks or files at a target are refused.
@@ -28,24 +28,12 @@ __all__ = [
     "ExportRecord",
     "ImageCopier",
     "OutDir",
+    "boxes",
     "write",
 ]
 
 CLASSES = ("scratch", "ok")
 _SUFFIX_RE = re.compile(r"^\.[a-z0-9]{1,5}$")
-
-LABEL_STUDIO_CONFIG = """<View>
-  <Image name="image" value="$image" zoom="true"/>
-  <Choices name="label" toName="image" choice="single" showInline="true">
-    <Choice value="scratch"/>
-    <Choice value="ok"/>
-  </Choices>
-  <RectangleLabels name="regions" toName="image">
-    <Label value="scratch" background="red"/>
-  </RectangleLabels>
-</View>
-"""
-
 
 class ExportError(ValueError):
     """The export cannot be written as asked (bad option, OUT not writable, a target exists …)."""
@@ -267,7 +255,7 @@ def write_imagefolder(out: OutDir, records: Iterator[ExportRecord], images: Imag
     return n
 
 
-def _boxes(rec: ExportRecord) -> list[tuple[float, float, float, float, float]]:
+def boxes(rec: ExportRecord) -> list[tuple[float, float, float, float, float]]:
     out = []
     for r in rec.regions:
         try:
@@ -313,7 +301,7 @@ def write_coco(out: OutDir, records: Iterator[ExportRecord], images: ImageCopier
                 n += 1
                 if rec.label != "scratch":
                     continue  # the highlights stand for scratches only where a scratch is confirmed
-                for x, y, w, h, s in _boxes(rec):
+                for x, y, w, h, s in boxes(rec):
                     n_ann += 1
                     ann = {
                         "id": n_ann,
@@ -336,89 +324,6 @@ def write_coco(out: OutDir, records: Iterator[ExportRecord], images: ImageCopier
     return n
 
 
-def _ls_result(rec: ExportRecord, label: str, *, with_boxes: bool, rid: str) -> list[dict[str, Any]]:
-    result: list[dict[str, Any]] = [
-        {
-            "id": f"{rid}c",
-            "from_name": "label",
-            "to_name": "image",
-            "type": "choices",
-            "value": {"choices": [label]},
-        }
-    ]
-    if with_boxes and rec.width and rec.height:
-        W, H = float(rec.width), float(rec.height)  # noqa: N806
-        for k, (x, y, w, h, s) in enumerate(_boxes(rec)):
-            result.append(
-                {
-                    "id": f"{rid}r{k}",
-                    "from_name": "regions",
-                    "to_name": "image",
-                    "type": "rectanglelabels",
-                    "original_width": rec.width,
-                    "original_height": rec.height,
-                    "image_rotation": 0,
-                    "score": s,
-                    "value": {
-                        "x": 100 * x / W,
-                        "y": 100 * y / H,
-                        "width": 100 * w / W,
-                        "height": 100 * h / H,
-                        "rotation": 0,
-                        "rectanglelabels": ["scratch"],
-                    },
-                }
-            )
-    return result
-
-
-def write_labelstudio(out: OutDir, records: Iterator[ExportRecord], images: ImageCopier) -> int:
-    stage = out.folder(("images",))
-    cfg, _ = out.file("labelstudio_config.xml")
-    with cfg:
-        cfg.write(LABEL_STUDIO_CONFIG)
-    fh, _ = out.file("labelstudio.json")
-    n = 0
-    with fh:
-        fh.write("[\n")
-        for rec in records:
-            name = images.put(rec, stage / "images")
-            if name is None:
-                continue
-            task: dict[str, Any] = {
-                "data": {
-                    # Label Studio local files: serve OUT as LOCAL_FILES_DOCUMENT_ROOT.
-                    "image": f"/data/local-files/?d=images/{name}",
-                    "inspection_id": rec.inspection_id,
-                    "station": rec.station,
-                    "sha256": rec.image_sha256,
-                },
-                "predictions": [],
-                "annotations": [],
-            }
-            if rec.score is not None and rec.model_version:
-                call = "scratch" if rec.score >= 0.5 else "ok"
-                task["predictions"].append(
-                    {
-                        "model_version": rec.model_version,
-                        "score": rec.score,
-                        "result": _ls_result(rec, call, with_boxes=True, rid=f"p{rec.inspection_id}"),
-                    }
-                )
-            if rec.label_source != "model":
-                task["annotations"].append(
-                    {
-                        "result": _ls_result(rec, rec.label, with_boxes=False, rid=f"a{rec.inspection_id}"),
-                        "ground_truth": rec.label_source == "audit",
-                        "completed_by": {"email": f"{rec.inspector or 'unknown'}@inspection.local"},
-                    }
-                )
-            fh.write((",\n" if n else "") + json.dumps(task))
-            n += 1
-        fh.write("\n]\n")
-    return n
-
-
 def write(fmt: str, out: OutDir, records: Iterator[ExportRecord], images: ImageCopier, *, now: datetime) -> int:
     """Write `records` in `fmt` into OUT (staged: `out.commit()` publishes); the number written."""
     if fmt == "csv":
@@ -429,6 +334,4 @@ def write(fmt: str, out: OutDir, records: Iterator[ExportRecord], images: ImageC
         return write_imagefolder(out, records, images)
     if fmt == "coco":
         return write_coco(out, records, images, now=now)
-    if fmt == "labelstudio":
-        return write_labelstudio(out, records, images)
     raise ExportError(f"unknown format {fmt!r}")

@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -31,6 +32,7 @@ from inspection.services.context import Pipeline
 from inspection.services.errors import IdempotencyConflict, InputError, NotFound, UploadTooLarge
 from inspection.services.policies import policy_from_row
 from inspection.services.validation import validate_station
+from inspection.vision import images
 from inspection.vision.formats import NOT_SUPPORTED, refusal, sniff_format
 
 # Ingest
@@ -76,17 +78,12 @@ def _store_image_file(app: Pipeline, *, data: bytes, sha: str, ext: str | None) 
 
 
 def _heatmap_file(app: Pipeline, *, sha: str, version: str, heatmap: np.ndarray) -> str | None:
-    import cv2
-
-    hm = np.asarray(heatmap, dtype=np.float32)
-    if hm.ndim != 2 or hm.size == 0 or not np.all(np.isfinite(hm)):
+    png = images.heatmap_png(heatmap)
+    if png is None:
         return None
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", version)[:80]
     rel = Path("images") / sha[:2] / f"{sha}.{safe}.heatmap.png"
-    ok, png = cv2.imencode(".png", np.round(np.clip(hm, 0.0, 1.0) * 255.0).astype(np.uint8))
-    if not ok:
-        return None
-    _write_atomic(app.resolve(rel.as_posix()), png.tobytes())
+    _write_atomic(app.resolve(rel.as_posix()), png)
     return rel.as_posix()
 
 
@@ -98,8 +95,6 @@ class _Decoded:
 
 
 def _decode(app: Pipeline, data: bytes, fmt: str | None) -> _Decoded:
-    from inspection.vision import images
-
     empty: dict[str, float | int | None] = {}
     if fmt is None:
         # One sniffer (vision.formats) for every path: GIF is refused here with decode_image's words.
@@ -121,8 +116,6 @@ def _decode(app: Pipeline, data: bytes, fmt: str | None) -> _Decoded:
 
 def _run_model(app: Pipeline, name: str, image: np.ndarray) -> Scored:
     """Score one image. Exceptions and time-outs become a Prediction with `error` (→ a person)."""
-    import time
-
     t0 = time.perf_counter()
     version = name
     try:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tqdm import tqdm
 
@@ -28,9 +28,10 @@ from inspection import store
 from inspection.services.compare import worse_than_production
 from inspection.services.context import Pipeline
 from inspection.services.registry import current_state, read_artifact
-
-if TYPE_CHECKING:
-    from inspection.vision.preprocess import PreprocessSpec
+from inspection.vision.artifact_meta import update_metrics
+from inspection.vision.dataset import data_hash, list_imagefolder
+from inspection.vision.images import ImageError, read_image_file
+from inspection.vision.preprocess import PreprocessSpec
 
 __all__ = [
     "MIN_PER_CLASS",
@@ -148,9 +149,8 @@ def _items_by_id(app: Pipeline, inspection_ids: Sequence[int]) -> list[LabelledI
 
 
 def _summarize_scores(app: Pipeline, scorer: Any, items: Sequence[LabelledItem], desc: str) -> dict[str, Any]:
-    # torch- and cv2-backed: loaded only when items are scored.
+    # torch-backed (evaluate imports the predictor): loaded only when items are scored.
     from inspection.vision.evaluate import ItemResult, summarize
-    from inspection.vision.images import ImageError, read_image_file
 
     results: list[ItemResult] = []
     bar = tqdm(total=len(items), desc=desc, unit="img", file=sys.stderr, leave=False)
@@ -208,8 +208,6 @@ def write_links(app: Pipeline, items: Sequence[LabelledItem], root: Path) -> Non
 
 def link_base(base: Path, root: Path) -> tuple[int, str]:
     """Add a base ImageFolder (its positive class 'scratch', every other class 'ok') with masks."""
-    from inspection.vision.dataset import data_hash, list_imagefolder  # cv2-backed: loaded when used
-
     examples = list_imagefolder(base, positive="scratch")
     (root / "masks").mkdir(parents=True, exist_ok=True)
     for e in examples:
@@ -255,8 +253,6 @@ def _version_name(app: Pipeline) -> str:
 
 
 def _production_preprocess(app: Pipeline, production: str) -> PreprocessSpec | None:
-    from inspection.vision.preprocess import PreprocessSpec
-
     pre = read_artifact(app.settings.models_dir / production).preprocess
     try:
         return PreprocessSpec.from_json(pre) if pre is not None else None
@@ -311,9 +307,6 @@ def retrain(
 ) -> RetrainResult:
     """Train and register a candidate from stored labels. Raises NotEnoughLabels before any work
     when a class has fewer than `min_per_class` labels."""
-    # torch-backed: loaded only when a retrain actually runs.
-    from inspection.vision.artifact import update_metrics
-
     t0 = time.perf_counter()
     if epochs < 1:
         raise ValueError("epochs must be >= 1")

@@ -25,7 +25,14 @@ from inspection.store.db import (
 )
 from inspection.store.deployments import ScorePair, add_deployment, current_deployment, deployment_history, score_pairs
 from inspection.store.events import add_event, list_events
-from inspection.store.exports import ExportRow, ExportWhere, count_export_rows, export_page, export_regions
+from inspection.store.exports import (
+    ExportRow,
+    ExportWhere,
+    count_export_rows,
+    export_page,
+    export_regions,
+    import_label,
+)
 from inspection.store.history import (
     LabelledRow,
     ScoreFilter,
@@ -131,6 +138,7 @@ __all__ = [
     "get_inspection",
     "get_or_add_image",
     "get_user",
+    "import_label",
     "is_postgres",
     "labelled_history",
     "list_events",

@@ -1,5 +1,6 @@
 """The export's read: every decided or labelled inspection with its image and live review, in
-inspection-id pages (keyset pagination: the same SQL on SQLite and PostgreSQL, bounded memory)."""
+inspection-id pages (keyset pagination: the same SQL on SQLite and PostgreSQL, bounded memory);
+and the import's write: a label made in a labelling tool, stored as the item's live review."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
+from inspection.store.events import add_event
 from inspection.store.history import live_review
-from inspection.store.tables import ImageRow, InspectionRow, PredictionRole, PredictionRow, ReviewRow
+from inspection.store.inspections import get_inspection
+from inspection.store.queue import active_review
+from inspection.store.tables import ImageRow, InspectionRow, PredictionRole, PredictionRow, ReviewRow, Status
 
-__all__ = ["ExportRow", "ExportWhere", "count_export_rows", "export_page", "export_regions"]
+__all__ = ["ExportRow", "ExportWhere", "count_export_rows", "export_page", "export_regions", "import_label"]
+
 
 @dataclass(frozen=True)
 class ExportRow:
@@ -92,10 +97,7 @@ _COLUMNS = (
 def _export_query(where: ExportWhere) -> Any:
     ins, img, rev = InspectionRow, ImageRow, ReviewRow
     stmt = (
-        sa.select(*_COLUMNS)
-        .select_from(ins)
-        .join(img, col(img.id) == col(ins.image_id))
-        .outerjoin(rev, live_review())
+        sa.select(*_COLUMNS).select_from(ins).join(img, col(img.id) == col(ins.image_id)).outerjoin(rev, live_review())
     )
     if where.source == "human":
         stmt = stmt.where(col(rev.id).is_not(None), col(rev.audit).is_(False))
@@ -133,3 +135,67 @@ def export_regions(session: Session, *, inspection_ids: list[int]) -> dict[tuple
         col(pred.inspection_id).in_(inspection_ids), col(pred.role) != PredictionRole.SHADOW
     )
     return {(int(i), v): list(r or []) for i, v, r in session.execute(stmt)}
+
+
+def import_label(
+    session: Session,
+    *,
+    inspection_id: int,
+    sha256: str | None,
+    inspector: str,
+    label: str,
+    at: datetime,
+    now: datetime,
+    source: str,
+) -> bool:
+    """Store an imported label as the item's live review; False when it already has that label.
+
+    Raises LookupError for an unknown item or one whose image is not `sha256`. A different live
+    label is withdrawn (undone now) and replaced: the import is the later human word. As for a
+    label given in the queue, the item is then done, and (unless it is an audit) decided by a person.
+    """
+    row = get_inspection(session, inspection_id=inspection_id, lock=True)
+    if row is None:
+        raise LookupError(f"inspection {inspection_id} not found")
+    image = session.get(ImageRow, row.image_id)
+    if sha256 is not None and (image is None or image.sha256 != sha256):
+        raise LookupError(f"inspection {inspection_id} has another image than {sha256[:16]}…")
+    existing = active_review(session, inspection_id=inspection_id)
+    if existing is not None and existing.label == label:
+        return False
+    if existing is not None:
+        existing.undone_at = now
+        session.add(existing)
+        session.flush()  # the one-live-review index must see it withdrawn before the new one
+    review = ReviewRow(
+        inspection_id=inspection_id,
+        inspector=inspector,
+        label=label,
+        blind=not row.show_model,
+        audit=row.audit,
+        created_at=min(at, now),
+    )
+    session.add(review)
+    row.status = Status.DONE
+    row.claimed_by, row.claimed_at, row.lease_until = None, None, None
+    if not row.audit:
+        row.final_label, row.decided_by, row.decided_at = label, "inspector", min(at, now)
+    session.add(row)
+    session.flush()
+    detail = {
+        "label": label,
+        "audit": row.audit,
+        "review_id": review.id,
+        "source": source,
+        "replaced": None if existing is None else existing.label,
+    }
+    add_event(
+        session,
+        kind="review.imported",
+        at=now,
+        actor=inspector,
+        station=row.station,
+        inspection_id=row.id,
+        detail=detail,
+    )
+    return True

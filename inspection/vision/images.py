@@ -220,3 +220,13 @@ def image_metrics(image: np.ndarray) -> ImageMetrics:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def heatmap_png(heatmap: np.ndarray) -> bytes | None:
+    """A heatmap in [0, 1] as an 8-bit grey PNG (1/255 steps are finer than any threshold we show);
+    None for an empty, non-2-D or non-finite map, which is then simply not stored."""
+    hm = np.asarray(heatmap, dtype=np.float32)
+    if hm.ndim != 2 or hm.size == 0 or not np.all(np.isfinite(hm)):
+        return None
+    ok, png = cv2.imencode(".png", np.round(np.clip(hm, 0.0, 1.0) * 255.0).astype(np.uint8))
+    return png.tobytes() if ok else None

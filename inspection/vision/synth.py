@@ -25,6 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
+from tqdm import tqdm
 
 from inspection.vision import scene
 from inspection.vision.defects import DISTRACTORS, distractor_types, draw_marks
@@ -202,8 +203,6 @@ def generate(
 ) -> SynthReport:
     """Write an ImageFolder (`out/scratch`, `out/ok`), one mask per image (`out/masks`) and
     `out/manifest.csv`. Raises ValueError for bad arguments or a non-empty output folder."""
-    from tqdm import tqdm
-
     out = Path(out)
     _validate(out, count, seed, scratch_fraction, size, workers)
     for sub in ("scratch", "ok", "masks"):

