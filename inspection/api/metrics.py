@@ -2,7 +2,8 @@
 
 Counters and histograms are updated on the hot path (every request, every stored inspection); the
 queue gauges are read from the database at scrape time, open items only (`review.queue_depth`), so a
-scrape costs one small query however long the history is.
+scrape costs one small query plus one read of the station index; `inspection_queue_depth{status="queued"}`
+is 0, not missing, for every station with a policy or any inspection.
 
 Several server processes (`uvicorn --workers N`, gunicorn): start them with `PROMETHEUS_MULTIPROC_DIR`
 set to an empty directory. Every process then writes its values there and any process answering
@@ -25,6 +26,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.process_collector import ProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from inspection import store
 from inspection.services import review
 from inspection.services.context import Pipeline
 
@@ -61,11 +63,16 @@ class QueueCollector:
     def collect(self) -> Iterable[Metric]:
         depth, age = self._families()
         now = time.time()
-        for q in review.queue_depth(self.pipeline):
-            labels = [q.station, str(q.status)]
-            depth.add_metric(labels, q.count)
-            if q.oldest is not None:
-                age.add_metric(labels, round(max(0.0, now - q.oldest.timestamp()), 3))
+        open_items: dict[tuple[str, str], store.QueueDepth | None] = {
+            (q.station, str(q.status)): q for q in review.queue_depth(self.pipeline)
+        }
+        # An empty queue is 0, not "no data": every known station has its queued series.
+        for station in review.queue_stations(self.pipeline):
+            open_items.setdefault((station, "queued"), None)
+        for (station, status), q in sorted(open_items.items()):
+            depth.add_metric([station, status], 0 if q is None else q.count)
+            if q is not None and q.oldest is not None:
+                age.add_metric([station, status], round(max(0.0, now - q.oldest.timestamp()), 3))
         return [depth, age]
 
 

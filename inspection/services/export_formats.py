@@ -267,6 +267,45 @@ def boxes(rec: ExportRecord) -> list[tuple[float, float, float, float, float]]:
     return out
 
 
+# COCO: each image's own fields (label, score, station, model, who decided) are also gathered under
+# this key of its image entry, one object that loaders keeping unknown image keys carry along whole.
+COCO_IMAGE_KEY = "inspection"
+
+
+def _coco_image(rec: ExportRecord, name: str) -> dict[str, Any]:
+    fields = {
+        "inspection_id": rec.inspection_id,
+        "label": rec.label,
+        "label_source": rec.label_source,
+        "station": rec.station,
+        "sha256": rec.image_sha256,
+        "score": rec.score,
+        "model_version": rec.model_version,
+        "decided_by": rec.decided_by,
+        "inspector": rec.inspector,
+        "received_at": rec.received_at,
+    }
+    image = {"id": rec.inspection_id, "file_name": f"images/{name}", "width": rec.width, "height": rec.height}
+    return {**image, **fields, COCO_IMAGE_KEY: fields}
+
+
+def _coco_annotations(rec: ExportRecord) -> list[dict[str, Any]]:
+    """The highlighted boxes, each with the polygon of its outline as `segmentation` (the regions
+    are boxes: their outline is the scratch mask pycocotools' annToMask draws)."""
+    return [
+        {
+            "image_id": rec.inspection_id,
+            "category_id": 1,
+            "bbox": [x, y, w, h],
+            "segmentation": [[x, y, x + w, y, x + w, y + h, x, y + h]],
+            "area": w * h,
+            "iscrowd": 0,
+            "score": s,
+        }
+        for x, y, w, h, s in boxes(rec)
+    ]
+
+
 def write_coco(out: OutDir, records: Iterator[ExportRecord], images: ImageCopier, *, now: datetime) -> int:
     stage = out.folder(("images",))
     fh, _ = out.file("coco.json")
@@ -284,35 +323,13 @@ def write_coco(out: OutDir, records: Iterator[ExportRecord], images: ImageCopier
                 name = images.put(rec, stage / "images")
                 if name is None:
                     continue
-                image = {
-                    "id": rec.inspection_id,
-                    "file_name": f"images/{name}",
-                    "width": rec.width,
-                    "height": rec.height,
-                    "label": rec.label,
-                    "label_source": rec.label_source,
-                    "station": rec.station,
-                    "sha256": rec.image_sha256,
-                    "score": rec.score,
-                    "model_version": rec.model_version,
-                    "received_at": rec.received_at,
-                }
-                fh.write(("," if n else "") + json.dumps(image))
+                fh.write(("," if n else "") + json.dumps(_coco_image(rec, name)))
                 n += 1
                 if rec.label != "scratch":
                     continue  # the highlights stand for scratches only where a scratch is confirmed
-                for x, y, w, h, s in boxes(rec):
+                for ann in _coco_annotations(rec):
                     n_ann += 1
-                    ann = {
-                        "id": n_ann,
-                        "image_id": rec.inspection_id,
-                        "category_id": 1,
-                        "bbox": [x, y, w, h],
-                        "area": w * h,
-                        "iscrowd": 0,
-                        "score": s,
-                    }
-                    anns.write(("," if n_ann > 1 else "") + json.dumps(ann))
+                    anns.write(("," if n_ann > 1 else "") + json.dumps({"id": n_ann, **ann}))
             fh.write('],"annotations":[')
             anns.flush()
             anns.seek(0)

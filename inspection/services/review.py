@@ -168,6 +168,12 @@ def queue_depth(app: Pipeline) -> list[store.QueueDepth]:
         return store.queue_depth(session)
 
 
+def queue_stations(app: Pipeline) -> list[str]:
+    """Stations whose queue gauges exist even when empty: those with a policy or any inspection."""
+    with app.read() as session:
+        return store.known_stations(session)
+
+
 def peek_queue(app: Pipeline, *, inspector: str, limit: int = 2) -> list[int]:
     """Ids of the items `inspector` would most likely get next (oldest queued, not skipped by them).
     A hint for pre-rendering only: claiming stays with `claim_next`."""

@@ -51,7 +51,7 @@ from inspection.store.inspections import (
     predictions_for,
     route_counts,
 )
-from inspection.store.metrics import ping
+from inspection.store.metrics import known_stations, ping
 from inspection.store.policies import add_policy_version, current_policies, current_policy, policy_history
 from inspection.store.queue import (
     LabelOutcome,
@@ -140,6 +140,7 @@ __all__ = [
     "get_user",
     "import_label",
     "is_postgres",
+    "known_stations",
     "labelled_history",
     "list_events",
     "list_tokens",

@@ -116,6 +116,16 @@ def test_coco_export_reads_back_with_pycocotools(stocked: Pipeline, tmp_path: Pa
     anns = coco.loadAnns(coco.getAnnIds())
     assert anns and {a["image_id"] for a in anns} <= scratched
     assert anns[0]["bbox"] == [1.0, 2.0, 3.0, 4.0] and coco.loadCats(1)[0]["name"] == "scratch"
+    for a in anns:  # every annotation is a mask too (segmentation, iscrowd, area)
+        assert a["iscrowd"] == 0 and a["area"] == a["bbox"][2] * a["bbox"][3]
+        mask = coco.annToMask(a)
+        img = coco.imgs[a["image_id"]]
+        assert mask.shape == (img["height"], img["width"]) and mask.sum() > 0
+    for i in imgs:  # the item's own fields, gathered under one documented key
+        fields = i["inspection"]
+        assert {"label", "score", "station", "model_version", "decided_by", "inspector"} <= set(fields)
+        assert fields["label"] == i["label"] and fields["inspection_id"] == i["id"]
+    assert {i["inspection"]["decided_by"] for i in imgs} == {"model", "inspector"}
 
 
 def test_label_studio_tasks_carry_images_predictions_and_labels(stocked: Pipeline, tmp_path: Path) -> None:
@@ -130,8 +140,8 @@ def test_label_studio_tasks_carry_images_predictions_and_labels(stocked: Pipelin
     assert isinstance(tasks, list) and len(tasks) == 14
     with_pred = 0
     for t in tasks:
-        assert t["data"]["image"].startswith("/data/local-files/?d=images/")
-        assert (out / t["data"]["image"].split("?d=")[1]).is_file()
+        assert t["data"]["image"].startswith("/data/local-files/?d=ls/images/")  # unique per export folder
+        assert (out.parent / t["data"]["image"].split("?d=")[1]).is_file()
         for p in t["predictions"]:
             with_pred += 1
             assert isinstance(p["model_version"], str) and 0 <= p["score"] <= 1
@@ -145,6 +155,8 @@ def test_label_studio_tasks_carry_images_predictions_and_labels(stocked: Pipelin
                     assert r["value"]["choices"][0] in ("scratch", "ok")
         for a in t["annotations"]:
             assert a["result"][0]["value"]["choices"][0] in ("scratch", "ok")
+            assert a["ground_truth"] is True and "completed_by" not in a  # no unknown user for Label Studio
+            assert t["meta"]["inspector"] == "ines"
     assert with_pred == 12  # the human_only station's items have no model output
 
 
