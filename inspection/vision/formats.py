@@ -36,6 +36,7 @@ class Header:
     width: int
     height: int
     scan_offset: int = -1  # JPEG: offset of the first start-of-scan marker
+    orientation: int = 1  # JPEG: EXIF orientation tag (1-8; 1 = as stored), applied after decoding
 
 
 
@@ -59,9 +60,28 @@ def _need(data: bytes, size: int, fmt: str) -> None:
         raise ImageError(f"truncated {fmt} (header incomplete, {len(data)} bytes)")
 
 
+def _exif_orientation(segment: bytes) -> int:
+    """The orientation tag (0x0112) of IFD0 in an APP1 Exif payload (after b"Exif\\0\\0"), 1 when absent
+    or malformed: a broken EXIF block must not refuse an otherwise good photo (OpenCV ignores it too)."""
+    order = {b"II": "<", b"MM": ">"}.get(segment[:2])
+    if order is None or len(segment) < 8:
+        return 1
+    ifd = int(struct.unpack_from(order + "I", segment, 4)[0])
+    if ifd + 2 > len(segment):
+        return 1
+    count = int(struct.unpack_from(order + "H", segment, ifd)[0])
+    for entry in range(ifd + 2, min(ifd + 2 + 12 * count, len(segment) - 11), 12):
+        tag, kind = struct.unpack_from(order + "HH", segment, entry)
+        if tag == 0x0112 and kind == 3:  # SHORT
+            value = int(struct.unpack_from(order + "H", segment, entry + 8)[0])
+            return value if 1 <= value <= 8 else 1
+    return 1
+
+
 def _jpeg_header(data: bytes) -> Header:
-    """Walk the marker segments up to the first start-of-scan; the frame header (SOFn) gives the size."""
-    pos, size = 2, None
+    """Walk the marker segments up to the first start-of-scan; the frame header (SOFn) gives the size,
+    an APP1 Exif segment the orientation."""
+    pos, size, orientation = 2, None, 1
     while True:
         _need(data, pos + 4, "JPEG")
         if data[pos] != 0xFF:
@@ -82,10 +102,12 @@ def _jpeg_header(data: bytes) -> Header:
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
             _need(data, pos + 9, "JPEG")
             size = (_u16be(data, pos + 7), _u16be(data, pos + 5))
+        if marker == 0xE1 and data[pos + 4 : pos + 10] == b"Exif\x00\x00":
+            orientation = _exif_orientation(data[pos + 10 : pos + 2 + length])
         if marker == 0xDA:  # start of scan: entropy-coded data follows
             if size is None:
                 raise ImageError("corrupt JPEG (no frame header before the image data)")
-            return Header("JPEG", size[0], size[1], scan_offset=pos)
+            return Header("JPEG", size[0], size[1], scan_offset=pos, orientation=orientation)
         pos += 2 + length
 
 

@@ -6,8 +6,12 @@ Order of checks, cheapest first, so that nothing big is ever allocated for a bad
    (decompression bombs are refused before any pixel is decoded); 1 and 2 are
    `inspection.vision.formats`, the sniffer that upload ingest uses too;
 3. completeness from the container structure (JPEG end-of-image after the scan, PNG IEND chunk);
-4. one OpenCV decode to 8-bit BGR (16-bit is scaled by >>8, grey and palette expanded, alpha dropped,
-   CMYK converted), at 1/2, 1/4 or 1/8 resolution on request.
+4. one decode to 8-bit BGR (16-bit is scaled by >>8, grey and palette expanded, alpha dropped,
+   CMYK converted), at 1/2, 1/4 or 1/8 resolution on request. JPEGs go through libjpeg-turbo via
+   simplejpeg with strict=True: libjpeg only *warns* about corrupt entropy data (a file cut short with
+   an end-of-image marker appended, random bytes spliced in) and fills the rest with grey, which
+   OpenCV passes on silently; strict turns every such warning into an error. EXIF orientation is then
+   applied as OpenCV would. Other formats go through OpenCV.
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ import contextlib
 import hashlib
 import math
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+import simplejpeg
 
 from inspection.vision.formats import Header, ImageError, probe, sniff_format
 
@@ -37,11 +42,15 @@ __all__ = [
 ]
 
 REDUCE_FACTORS = (1, 2, 4, 8)
-_JPEG_REDUCED = {
-    1: cv2.IMREAD_COLOR,
-    2: cv2.IMREAD_REDUCED_COLOR_2,
-    4: cv2.IMREAD_REDUCED_COLOR_4,
-    8: cv2.IMREAD_REDUCED_COLOR_8,
+# EXIF orientation (2-8) -> the transform that shows the photo upright; 1 needs none.
+_ORIENT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    2: lambda im: cv2.flip(im, 1),
+    3: lambda im: cv2.rotate(im, cv2.ROTATE_180),
+    4: lambda im: cv2.flip(im, 0),
+    5: lambda im: cv2.transpose(im),
+    6: lambda im: cv2.rotate(im, cv2.ROTATE_90_CLOCKWISE),
+    7: lambda im: cv2.rotate(cv2.transpose(im), cv2.ROTATE_180),
+    8: lambda im: cv2.rotate(im, cv2.ROTATE_90_COUNTERCLOCKWISE),
 }
 _METRICS_SIDE = 512  # metrics run on a copy at most this many px on its long side (speed, comparability)
 _DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
@@ -89,7 +98,7 @@ def _check_complete(header: Header, data: bytes) -> None:
         # Entropy-coded data cannot contain FF D9 (FF is stuffed as FF 00), so the end-of-image marker
         # must follow the first scan; trailing bytes after it (some cameras append data) are fine.
         if data.rfind(b"\xff\xd9", header.scan_offset) < 0:
-            raise ImageError("truncated JPEG (no end-of-image marker; the file was cut short)")
+            raise ImageError("truncated JPEG (corrupt: no end-of-image marker; the file was cut short)")
     elif header.format == "PNG":
         _check_png_chunks(data)
 
@@ -143,16 +152,8 @@ def decode_image(
     _check_size(header, max_pixels, min_side)
     _check_complete(header, data)
     jpeg = header.format == "JPEG"
-    flag = _JPEG_REDUCED[reduce] if jpeg else cv2.IMREAD_COLOR
-    try:
-        with _quiet_opencv():
-            image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
-    except cv2.error as exc:  # OpenCV raises for some malformed inputs instead of returning None
-        detail = str(exc).strip().splitlines()[-1]
-        raise ImageError(f"corrupt {header.format} (cannot decode: {detail})") from None
-    if image is None or image.size == 0:
-        raise ImageError(f"corrupt or unsupported {header.format} data (cannot decode)")
-    if image.ndim == 2:  # defensive: IMREAD_COLOR always gives 3 channels
+    image = _decode_jpeg(data, header, reduce) if jpeg else _decode_opencv(data, header)
+    if image.ndim == 2:  # defensive: IMREAD_COLOR and colorspace="BGR" always give 3 channels
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     if image.dtype != np.uint8 or image.shape[2] != 3:
         raise ImageError(f"unsupported {header.format} pixel format ({image.dtype}, shape {image.shape})")
@@ -161,6 +162,35 @@ def decode_image(
         size = (math.ceil(w / reduce), math.ceil(h / reduce))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(image)
+
+
+def _decode_jpeg(data: bytes, header: Header, reduce: int) -> np.ndarray:
+    """Strict libjpeg-turbo decode; DCT scaling to the smallest size at least ceil(side / reduce),
+    which is exactly 1/reduce rounded up like OpenCV's IMREAD_REDUCED_COLOR_n."""
+    try:
+        image = simplejpeg.decode_jpeg(
+            data,
+            colorspace="BGR",
+            min_width=math.ceil(header.width / reduce),
+            min_height=math.ceil(header.height / reduce),
+            strict=True,
+        )
+    except ValueError as exc:  # simplejpeg raises ValueError for every libjpeg error and warning
+        raise ImageError(f"corrupt JPEG: {str(exc).strip() or 'cannot decode'}") from None
+    transform = _ORIENT.get(header.orientation)
+    return image if transform is None else transform(image)
+
+
+def _decode_opencv(data: bytes, header: Header) -> np.ndarray:
+    try:
+        with _quiet_opencv():
+            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as exc:  # OpenCV raises for some malformed inputs instead of returning None
+        detail = str(exc).strip().splitlines()[-1]
+        raise ImageError(f"corrupt {header.format} (cannot decode: {detail})") from None
+    if image is None or image.size == 0:
+        raise ImageError(f"corrupt or unsupported {header.format} data (cannot decode)")
+    return np.asarray(image)
 
 
 def read_image_file(
