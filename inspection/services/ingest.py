@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import TypeAdapter
 from sqlalchemy.exc import IntegrityError
 
 from inspection import store
@@ -200,37 +200,13 @@ def _to_inspection(row: store.InspectionRow, *, sha: str, regions: tuple[Region,
     )
 
 
-class RegionOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    x: int
-    y: int
-    w: int
-    h: int
-    score: float
-
-
-class InspectionOut(BaseModel):
-    """The JSON an integrator gets, over HTTP and from `inspection ingest --json`."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    station: str
-    route: RouteKind
-    score: float | None
-    decided_by: DecidedBy | None
-    label: Label | None
-    reason: str
-    model_version: str | None
-    policy_version: int | None
-    image_hash: str
-    regions: list[RegionOut]
+# The dataclass itself is the schema (the API returns it too): one shape, serialised by pydantic.
+_INSPECTION_JSON: TypeAdapter[Inspection] = TypeAdapter(Inspection)
 
 
 def inspection_to_dict(i: Inspection) -> dict[str, Any]:
-    """`InspectionOut` as a JSON-ready dict (enums as their values)."""
-    return InspectionOut.model_validate(i).model_dump(mode="json")
+    """The JSON an integrator gets, over HTTP and from `inspection ingest --json` (enums as values)."""
+    return dict(_INSPECTION_JSON.dump_python(i, mode="json"))
 
 
 def _problem_of(image: store.ImageRow) -> ImageProblem | None:
