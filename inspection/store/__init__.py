@@ -49,7 +49,6 @@ from inspection.store.inspections import (
     get_inspection,
     get_or_add_image,
     predictions_for,
-    route_counts,
 )
 from inspection.store.metrics import known_stations, ping
 from inspection.store.policies import add_policy_version, current_policies, current_policy, policy_history
@@ -156,7 +155,6 @@ __all__ = [
     "read_session",
     "release_expired",
     "revoke_token",
-    "route_counts",
     "score_pairs",
     "select",
     "skip_item",

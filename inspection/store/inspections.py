@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from inspection.store.db import insert_ignore
@@ -16,7 +15,6 @@ __all__ = [
     "get_inspection",
     "get_or_add_image",
     "predictions_for",
-    "route_counts",
 ]
 
 
@@ -64,10 +62,3 @@ def predictions_for(session: Session, *, inspection_id: int) -> list[PredictionR
     )
     return list(session.exec(stmt).all())
 
-
-def route_counts(session: Session) -> list[tuple[str, str, int]]:
-    """(station, route, count) over all inspections (for /metrics)."""
-    stmt = select(InspectionRow.station, InspectionRow.route, sa.func.count()).group_by(
-        col(InspectionRow.station), col(InspectionRow.route)
-    )
-    return [(s, r, int(n)) for s, r, n in session.exec(stmt).all()]
