@@ -8,12 +8,12 @@ SYSSTAMP := $(VENV)/.stamp-sysdeps
 export GRADIO_ANALYTICS_ENABLED := False
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint typecheck pytest sysdeps venv baseline clean
+.PHONY: run test lint typecheck pytest sysdeps venv tools baseline clean
 
 run: venv
 	$(VENV)/bin/inspection serve --demo
 
-test: sysdeps venv lint typecheck pytest
+test: sysdeps venv tools lint typecheck pytest
 
 venv: $(STAMP)
 
@@ -27,16 +27,28 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-# System packages: Chromium for the browser tests, PostgreSQL 15 for the multi-station store tests.
+# The users' own tools, each in an environment of its own (their pins clash with ours): the export tests
+# start a real Label Studio server and load exports with real FiftyOne (its bundled mongod).
+TOOLS := .venv-tools
+tools: $(TOOLS)/.stamp-labelstudio $(TOOLS)/.stamp-fiftyone
+
+$(TOOLS)/.stamp-%: tools/%.txt
+	test -x $(TOOLS)/$*/bin/python || $(PYTHON) -m venv $(TOOLS)/$*
+	$(TOOLS)/$*/bin/python -m pip install -q --upgrade pip
+	$(TOOLS)/$*/bin/python -m pip install -q -r tools/$*.txt
+	touch $@
+
+# System packages: Chromium for the browser tests, PostgreSQL 15 for the multi-station store tests,
+# Prometheus for `promtool check metrics` on /metrics.
 sysdeps: $(SYSSTAMP)
 
 $(SYSSTAMP):
-	@if command -v chromium >/dev/null && command -v pg_virtualenv >/dev/null && test -x /usr/lib/postgresql/15/bin/initdb; then \
+	@if command -v chromium >/dev/null && command -v pg_virtualenv >/dev/null && command -v promtool >/dev/null && test -x /usr/lib/postgresql/15/bin/initdb; then \
 	  echo "system packages present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql-15 postgresql-common >/dev/null; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql-15 postgresql-common prometheus >/dev/null; \
 	else \
-	  echo "ERROR: need Debian packages 'chromium' and 'postgresql-15' (run as root on Debian, or install them: sudo apt-get install chromium postgresql-15)"; exit 1; \
+	  echo "ERROR: need Debian packages 'chromium', 'postgresql-15' and 'prometheus' (for promtool) (run as root on Debian, or install them: sudo apt-get install chromium postgresql-15 prometheus)"; exit 1; \
 	fi
 	@mkdir -p $(VENV) && touch $@
 
@@ -48,11 +60,11 @@ typecheck: venv
 
 # pg_virtualenv starts a throwaway PostgreSQL 15 cluster (PG* variables set) for the duration of the suite;
 # -t keeps its configuration in a temporary folder, so a left-over or concurrent cluster never clashes.
-pytest: venv sysdeps
+pytest: venv sysdeps tools
 	pg_virtualenv -t -v 15 $(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
 baseline: venv
 	$(PY) scripts/train_baseline.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

@@ -3,6 +3,9 @@ queue reads 0 (a series that exists), not "no data"."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 from fastapi.testclient import TestClient
 
 from inspection.services import context, ingest, policies, review
@@ -35,3 +38,18 @@ def test_queue_depth_is_zero_not_missing_for_every_known_station(
     assert sample(m, "inspection_queue_depth", station="s1", status="queued") == 0
     assert sample(m, "inspection_queue_depth", station="s7", status="queued") == 0
     assert sample(m, "inspection_queue_oldest_age_seconds", station="s1", status="queued") is None  # no oldest item
+
+
+def test_promtool_accepts_the_exposition_with_traffic_and_with_an_empty_queue(
+    client: TestClient,  # noqa: F811
+    auth: dict[str, str],  # noqa: F811
+) -> None:
+    # Prometheus's own linter (Debian `prometheus`, installed by `make test`): what a real scrape would
+    # reject or warn about (bad names, missing HELP/TYPE, counters without _total) fails here.
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool not found: run `make sysdeps` (Debian package prometheus)"
+    assert post(client, png(level_for(0.02)), auth).status_code == 201
+    assert post(client, png(level_for(0.5)), auth).status_code == 201
+    for text in (client.get("/metrics").text, client.get("/metrics").text):
+        out = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and out.stdout.strip() == "", out.stdout + out.stderr
