@@ -14,7 +14,7 @@ from inspection.services import export
 def export_cmd(
     ctx: typer.Context,
     out: Path = typer.Argument(..., help="output folder (created; must not hold the export's names)"),
-    fmt: str = typer.Option(..., "--format", help="imagefolder | csv | jsonl | coco | labelstudio"),
+    fmt: str = typer.Option(..., "--format", help="imagefolder | csv | jsonl | coco | labelstudio | fiftyone"),
     station: str | None = typer.Option(None, "--station"),
     since: str | None = typer.Option(None, "--since", help="received at or after (ISO date)"),
     until: str | None = typer.Option(None, "--until", help="received before (ISO date)"),

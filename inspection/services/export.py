@@ -1,4 +1,4 @@
-"""Batch export of labelled inspections: imagefolder, csv, jsonl, coco, labelstudio.
+"""Batch export of labelled inspections: imagefolder, csv, jsonl, coco, labelstudio, fiftyone.
 
 - Streams: keyset pagination over inspection ids (`store.export_page`: deterministic order, bounded
   memory, same SQL on SQLite and PostgreSQL); every writer writes row by row.
@@ -28,6 +28,7 @@ from tqdm import tqdm
 from inspection import store
 from inspection.services import labelstudio
 from inspection.services.context import Pipeline
+from inspection.services.export_fiftyone import write_fiftyone
 from inspection.services.export_formats import (
     CSV_FIELDS,
     ExportError,
@@ -51,7 +52,7 @@ __all__ = [
     "iter_records",
 ]
 
-FORMATS = ("imagefolder", "csv", "jsonl", "coco", "labelstudio")
+FORMATS = ("imagefolder", "csv", "jsonl", "coco", "labelstudio", "fiftyone")
 SOURCES = ("human", "audit", "all")
 PAGE = 2000
 
@@ -201,6 +202,8 @@ def export(
     try:
         if fmt == "labelstudio":
             n = labelstudio.write_tasks(target, records, images, url_prefix=image_url_prefix)
+        elif fmt == "fiftyone":
+            n = write_fiftyone(target, records, images, now=app.clock())
         else:
             n = write(fmt, target, records, images, now=app.clock())
         files = target.commit()
