@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,8 +31,30 @@ class Settings(BaseSettings):
     score_timeout_seconds: float = 30.0
     host: str = "127.0.0.1"
     port: int = 7860
+    # A browser session ends after this many minutes without a request (and 12 h after login).
+    session_idle_minutes: int = 60
+    # Behind a TLS-terminating proxy: `X-Forwarded-Proto: https` marks session cookies Secure (a
+    # request over https always does).
+    behind_proxy: bool = True
+    # Origins besides the server's own that may send state-changing browser requests (CSRF check),
+    # comma-separated, e.g. "https://mes.example.com".
+    allowed_origins: str = ""
     # Demo mode seeds demo users and images; never on in production.
     demo: bool = False
+    # /docs, /redoc, /openapi.json (and the Gradio apps' openapi.json): off in production, on for --demo.
+    expose_docs: bool = False
+    # When set, /metrics (and /healthz's details) require `Authorization: Bearer <token>`.
+    metrics_token: SecretStr | None = None
+    # Without a token /metrics answers 404 unless this is on (a scraper on a private network; --demo).
+    expose_metrics: bool = False
+    # Full-resolution decodes in flight at once, and their pixels together (megapixels): a burst of
+    # small files that decode to huge images must not exhaust memory. Over either: 503 + Retry-After.
+    max_concurrent_decodes: int = Field(default=4, ge=1)
+    decode_budget_megapixels: float = Field(default=100.0, gt=0)
+    # How long an upload waits for a decode slot before it is answered 503.
+    decode_wait_seconds: float = Field(default=2.0, ge=0)
+    # `serve` when the database is down at start: tries this many times (back-off 1, 2, 4 … 30 s), then exits 1.
+    startup_db_attempts: int = Field(default=8, ge=1)
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

@@ -98,7 +98,6 @@ def mount_ui(app: FastAPI, pipeline: Pipeline) -> FastAPI:
     media = MediaCache(pipeline)
     app.state.ui_context = ctx
     app.state.media = media
-    app.state.login_throttle = pages.LoginThrottle()
     app.include_router(pages.router)
     app.add_middleware(pages.PageGuard, ctx=ctx)
     screens = (

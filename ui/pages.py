@@ -1,10 +1,10 @@
 """The plain pages around the Gradio screens: login and logout, the review screen's display images,
 and the guard that sends browsers without a session to the login page.
 
-    /login, /logout          plain HTML login (argon2-checked password → signed session cookie)
+    /login, /logout          plain HTML login (throttled argon2 check → server-side session cookie)
     /media/review/<id>.jpg   display images for the review screen (logged-in users)
 
-The routes read the `UiContext`, the media cache and the login throttle from `app.state`, where
+The routes read the `UiContext` and the media cache from `app.state`, where
 `ui.app.mount_ui` puts them.
 """
 
@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import html
 import re
-import threading
-import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote
@@ -23,7 +20,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from inspection.services.accounts import COOKIE_NAME, Permission, User, login
+from inspection.services.accounts import COOKIE_NAME, Permission, User, attempt_login, cookie_options
+from inspection.services.throttle import TooManyAttempts
 from ui import review
 from ui.assets import LOGIN_PAGE
 from ui.context import UiContext, cookie_from
@@ -36,41 +34,15 @@ _SAFE_NEXT = re.compile(r"^/(review|engineer)/?$")
 _MEDIA_NAME = re.compile(r"(\d{1,12})(\.overlay)?\.jpg")
 
 
-class LoginThrottle:
-    """At most `limit` failed logins per name in `window` seconds (slows password guessing)."""
-
-    def __init__(self, limit: int = 5, window: float = 300.0) -> None:
-        self.limit, self.window = limit, window
-        self._fails: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def blocked(self, name: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            q = self._fails[name]
-            while q and q[0] < now - self.window:
-                q.popleft()
-            return len(q) >= self.limit
-
-    def failed(self, name: str) -> None:
-        with self._lock:
-            self._fails[name].append(time.monotonic())
-
-    def succeeded(self, name: str) -> None:
-        with self._lock:
-            self._fails.pop(name, None)
-
-
 @dataclass(frozen=True)
 class _Ui:
     ctx: UiContext
     media: MediaCache
-    throttle: LoginThrottle
 
 
 def _ui(request: Request) -> _Ui:
     state = request.app.state
-    return _Ui(state.ui_context, state.media, state.login_throttle)
+    return _Ui(state.ui_context, state.media)
 
 
 UiDep = Annotated[_Ui, Depends(_ui)]
@@ -112,28 +84,35 @@ def get_login(user: Visitor, next: str = "") -> Response:  # noqa: A002 - query 
 
 @router.post("/login")
 def post_login(
+    request: Request,
     ui: UiDep,
     name: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "",  # noqa: A002 - form field name
 ) -> Response:
-    name, throttle, sessions = name.strip(), ui.throttle, ui.ctx.sessions
-    if throttle.blocked(name):
-        return _login_page("Too many failed attempts: wait a few minutes.", next, status=429)
-    user = login(ui.ctx.pipeline, name=name, password=password)
+    pipeline, sessions = ui.ctx.pipeline, ui.ctx.sessions
+    address = request.client.host if request.client is not None else None
+    try:
+        user = attempt_login(pipeline, name=name, password=password, address=address)
+    except TooManyAttempts as exc:
+        page = _login_page(f"Too many failed attempts: {exc}", next, status=429)
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     if user is None:
-        throttle.failed(name)
         return _login_page("Wrong user name or password.", next, status=401)
-    throttle.succeeded(name)
     resp = RedirectResponse(_safe_next(next, user), status_code=303)
-    resp.set_cookie(
-        COOKIE_NAME, sessions.issue(user), max_age=sessions.seconds, httponly=True, samesite="lax", path="/"
+    options = cookie_options(
+        pipeline, scheme=request.url.scheme, forwarded_proto=request.headers.get("x-forwarded-proto")
     )
+    resp.set_cookie(COOKIE_NAME, sessions.issue(user), max_age=sessions.seconds, **options)
     return resp
 
 
 @router.get("/logout")
-def logout() -> RedirectResponse:
+@router.post("/logout")
+def logout(request: Request, ui: UiDep) -> RedirectResponse:
+    """Ends the session on the server (every tab, device copy and process), then the cookie."""
+    ui.ctx.sessions.end(cookie_from(request))
     resp = RedirectResponse("/login", status_code=303)
     resp.delete_cookie(COOKIE_NAME, path="/")
     return resp

@@ -15,14 +15,19 @@ inspection.api.app:web_app_from_env` (see `inspection.api.metrics`).
 
 from __future__ import annotations
 
+import errno
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 
 from inspection.api import health, inspections, policies, queue, reports, session, users
+from inspection.api.csrf import CsrfMiddleware
 from inspection.api.metrics import ApiMetrics, MetricsMiddleware
+from inspection.api.security import ExposureGuard, SecurityHeaders
 from inspection.config import Settings
 from inspection.core.domain import PolicyError
 from inspection.services import errors
@@ -39,12 +44,64 @@ ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (errors.NotFound, 404),
 )
 
+log = logging.getLogger("inspection.api")
+# Seconds a client is told to wait after an infrastructure failure (database, disk).
+RETRY_AFTER_SECONDS = 5
+# Disk full, read-only file system, permission denied: the data dir cannot take the write. Other
+# OSErrors are bugs and stay 500 with their traceback.
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.ENOTDIR}
+
 
 def _error_handler(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
     async def handle(_request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
     return handle
+
+
+def _unavailable(request: Request, what: str, cause: str, retry_after: int) -> JSONResponse:
+    # One line, no traceback: the cause is outside the program (the operator fixes the database or the disk).
+    log.error("503 %s %s: %s unavailable: %s", request.method, request.url.path, what, cause)
+    return JSONResponse(
+        {"detail": f"{what} unavailable, retry later"},
+        status_code=503,
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+async def _overloaded(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.Overloaded)
+    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": str(exc.retry_after)})
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    if isinstance(exc, DataError):
+        # A value the database refuses (NUL byte in text on PostgreSQL, number out of range): the client's.
+        return JSONResponse({"detail": f"value refused by the database: {_first_line(exc.orig)}"}, status_code=422)
+    if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+        return _unavailable(request, "database", _first_line(exc.orig), RETRY_AFTER_SECONDS)
+    raise exc  # an integrity or programming error is a bug: 500 with its traceback
+
+
+async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, OSError)
+    if exc.errno not in _STORAGE_ERRNOS:
+        raise exc
+    return _unavailable(request, "storage", f"{exc.strerror} ({exc.filename})", RETRY_AFTER_SECONDS)
+
+
+def _first_line(exc: BaseException | None) -> str:
+    text = str(exc or "").strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    for exc_type, status in ERROR_STATUS:
+        app.add_exception_handler(exc_type, _error_handler(status))
+    app.add_exception_handler(errors.Overloaded, _overloaded)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(OSError, _storage_error)
 
 
 def create_app(
@@ -66,11 +123,13 @@ def create_app(
 
     app = FastAPI(title="Smartphone scratch inspection", version="1", lifespan=lifespan)
     app.state.pipeline = ctx
-    app.state.sessions = Sessions(ctx)  # same signing key as the UI's login
+    app.state.sessions = Sessions(ctx)  # stored in the database: the UI's login shares them
     app.state.metrics = ApiMetrics(ctx)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
-    for exc_type, status in ERROR_STATUS:
-        app.add_exception_handler(exc_type, _error_handler(status))
+    app.add_middleware(CsrfMiddleware, settings=ctx.settings)
+    app.add_middleware(ExposureGuard, settings=ctx.settings)
+    app.add_middleware(SecurityHeaders)
+    _add_error_handlers(app)
     body_limit = ctx.settings.max_upload_bytes + inspections.MULTIPART_OVERHEAD
     app.include_router(inspections.router, max_body_size=body_limit)
     for module in (queue, session, policies, reports, users, health):
@@ -85,6 +144,10 @@ def create_web_app(settings: Settings, *, scorer_factory: ScorerFactory | None =
 
     app = create_app(settings, scorer_factory=scorer_factory)
     mount_ui(app, app.state.pipeline)
+    # mount_ui added its own middleware outside ours: move the headers back to the outside, so that
+    # its redirects and login pages carry them too.
+    app.user_middleware = [m for m in app.user_middleware if m.cls is not SecurityHeaders]
+    app.add_middleware(SecurityHeaders)
     return app
 
 

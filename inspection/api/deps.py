@@ -20,6 +20,7 @@ from inspection.api.metrics import ApiMetrics
 from inspection.services import accounts, tokens
 from inspection.services.accounts import COOKIE_NAME, Permission, Sessions, User
 from inspection.services.context import Pipeline
+from inspection.services.throttle import TooManyAttempts
 
 # The queue's 401 says why a station token does not work there (integrators try that first).
 REVIEWER_CREDENTIALS = (
@@ -59,15 +60,26 @@ def station_of_token(request: Request, pipeline: PipelineDep) -> str:
     return station
 
 
+def client_address(request: Request) -> str | None:
+    """The caller's address for the login throttle (behind a proxy, uvicorn's `--proxy-headers`
+    puts the forwarded client here when the proxy is trusted; a client cannot pick it)."""
+    return request.client.host if request.client is not None else None
+
+
 def _user_with(request: Request, permission: Permission, *, anonymous: str | None = None) -> User:
     """The user of the session cookie (else HTTP Basic) when they hold `permission`; 401 with
-    `WWW-Authenticate: Basic` without a user (message `anonymous` if given), 403 without the role."""
-    user = accounts.authenticate(
-        get_pipeline(request),
-        get_sessions(request),
-        cookie=request.cookies.get(COOKIE_NAME),
-        authorization=request.headers.get("authorization"),
-    )
+    `WWW-Authenticate: Basic` without a user (message `anonymous` if given), 403 without the role,
+    429 with Retry-After when HTTP Basic tries are throttled."""
+    try:
+        user = accounts.authenticate(
+            get_pipeline(request),
+            get_sessions(request),
+            cookie=request.cookies.get(COOKIE_NAME),
+            authorization=request.headers.get("authorization"),
+            address=client_address(request),
+        )
+    except TooManyAttempts as exc:
+        raise HTTPException(429, str(exc), {"Retry-After": str(exc.retry_after)}) from None
     try:
         return accounts.require(user, permission)
     except accounts.AuthError as exc:

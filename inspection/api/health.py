@@ -8,7 +8,9 @@ from prometheus_client.exposition import choose_encoder
 from pydantic import BaseModel
 
 from inspection import store
-from inspection.api.deps import MetricsDep, PipelineDep
+from inspection.api.deps import MetricsDep, PipelineDep, engineer_user
+from inspection.api.security import metrics_authorized
+from inspection.services.context import Pipeline
 
 router = APIRouter(tags=["health"])
 
@@ -18,14 +20,28 @@ class HealthOut(BaseModel):
     database: str
 
 
+def _may_see_details(request: Request, pipeline: Pipeline) -> bool:
+    """The cause of a failure (it may name hosts, ports, users) is for the metrics scraper or an engineer."""
+    if metrics_authorized(pipeline.settings, request.headers):
+        return True
+    try:
+        engineer_user(request)
+    except Exception:  # not an engineer, or the session cannot be checked (the database is down)
+        return False
+    return True
+
+
 @router.get("/healthz", response_model=HealthOut, responses={503: {"model": HealthOut}})
-def healthz(pipeline: PipelineDep) -> JSONResponse:
+def healthz(request: Request, pipeline: PipelineDep) -> JSONResponse:
+    """`{"status": "ok", "database": "ok"}`, or 503 with "error"; the cause only for the metrics token
+    or an engineer's session."""
     try:
         with pipeline.read() as session:
             store.ping(session)
     except Exception as exc:  # report, never crash: the load balancer reads this
-        down = HealthOut(status="error", database=str(exc)[:200])
-        return JSONResponse(down.model_dump(), status_code=503)
+        cause = str(exc)[:200] if _may_see_details(request, pipeline) else "error"
+        down = HealthOut(status="error", database=cause)
+        return JSONResponse(down.model_dump(), status_code=503, headers={"Retry-After": "5"})
     return JSONResponse(HealthOut(status="ok", database="ok").model_dump())
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Header, HTTPException, UploadFile
+from fastapi import APIRouter, File, Form, Header, HTTPException, Path, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, TypeAdapter
 
@@ -22,6 +22,9 @@ MULTIPART_OVERHEAD = 64 * 1024
 PROBLEM_STATUS = {"unsupported": 415, "unusable": 422}
 
 router = APIRouter(prefix=API, tags=["inspections"])
+
+# Ids are 64-bit in the database: anything else is the client's mistake (422), never a driver overflow (500).
+InspectionId = Annotated[int, Path(ge=1, le=2**63 - 1, description="inspection id")]
 
 # The JSON of an inspection: the domain dataclass through pydantic (enums as their values).
 _INSPECTION = TypeAdapter(Inspection)
@@ -91,12 +94,12 @@ def post_inspection(
 
 
 @router.get("/inspections/{inspection_id}", response_model=Inspection)
-def get_inspection(inspection_id: int, station: StationToken, pipeline: PipelineDep) -> Inspection:
+def get_inspection(inspection_id: InspectionId, station: StationToken, pipeline: PipelineDep) -> Inspection:
     return _own_item(pipeline, inspection_id, station).inspection
 
 
 @router.get("/inspections/{inspection_id}/image")
-def get_image(inspection_id: int, station: StationOrReviewer, pipeline: PipelineDep) -> FileResponse:
+def get_image(inspection_id: InspectionId, station: StationOrReviewer, pipeline: PipelineDep) -> FileResponse:
     """The stored image: for the station that sent it, or for any user who reviews."""
     if station is not None:
         _own_item(pipeline, inspection_id, station)

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from inspection.api.deps import PipelineDep, Reviewer
+from inspection.api.inspections import InspectionId
 from inspection.core.domain import Region
 from inspection.services import review
 from inspection.services.accounts import User
@@ -114,7 +115,7 @@ def claim(user: Reviewer, pipeline: PipelineDep, body: ClaimIn | None = None) ->
 
 
 @router.post("/inspections/{inspection_id}/label", response_model=LabelOut, status_code=201)
-def label(inspection_id: int, body: LabelIn, user: Reviewer, pipeline: PipelineDep) -> JSONResponse:
+def label(inspection_id: InspectionId, body: LabelIn, user: Reviewer, pipeline: PipelineDep) -> JSONResponse:
     """Label an item as the authenticated user (a retried identical label is stored once: 200)."""
     out = review.submit_label(
         pipeline,
@@ -131,7 +132,7 @@ def label(inspection_id: int, body: LabelIn, user: Reviewer, pipeline: PipelineD
 
 
 @router.post("/inspections/{inspection_id}/skip", status_code=204)
-def skip(inspection_id: int, user: Reviewer, pipeline: PipelineDep, body: SkipIn | None = None) -> Response:
+def skip(inspection_id: InspectionId, user: Reviewer, pipeline: PipelineDep, body: SkipIn | None = None) -> Response:
     """Give back an item the authenticated user holds; it is not offered to them again."""
     body = body or SkipIn()
     inspector = acting_inspector(user, body.inspector)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
-from inspection.api.deps import CurrentUser, PipelineDep, SessionsDep
+from inspection.api.deps import CurrentUser, PipelineDep, SessionsDep, client_address
 from inspection.services import accounts
 from inspection.services.accounts import COOKIE_NAME, Permission, User
+from inspection.services.throttle import TooManyAttempts
 
 API = "/api/v1"
 
@@ -33,18 +34,28 @@ class MeOut(UserOut):
 
 
 @router.post("/session")
-def create_session(body: LoginIn, response: Response, pipeline: PipelineDep, sessions: SessionsDep) -> UserOut:
-    user = accounts.login(pipeline, name=body.name, password=body.password)
+def create_session(
+    body: LoginIn, request: Request, response: Response, pipeline: PipelineDep, sessions: SessionsDep
+) -> UserOut:
+    try:
+        user = accounts.attempt_login(
+            pipeline, name=body.name, password=body.password, address=client_address(request)
+        )
+    except TooManyAttempts as exc:
+        raise HTTPException(429, str(exc), {"Retry-After": str(exc.retry_after)}) from None
     if user is None:
         raise HTTPException(401, "wrong user name or password")
-    response.set_cookie(
-        COOKIE_NAME, sessions.issue(user), max_age=sessions.seconds, httponly=True, samesite="lax", path="/"
+    options = accounts.cookie_options(
+        pipeline, scheme=request.url.scheme, forwarded_proto=request.headers.get("x-forwarded-proto")
     )
+    response.set_cookie(COOKIE_NAME, sessions.issue(user), max_age=sessions.seconds, **options)
     return UserOut.of(user)
 
 
 @router.delete("/session", status_code=204)
-def delete_session(response: Response) -> Response:
+def delete_session(request: Request, response: Response, sessions: SessionsDep) -> Response:
+    """Log out: the session ends on the server, for every client holding the cookie."""
+    sessions.end(request.cookies.get(COOKIE_NAME))
     response.delete_cookie(COOKIE_NAME, path="/")
     response.status_code = 204
     return response

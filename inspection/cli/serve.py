@@ -10,6 +10,7 @@ import typer
 from inspection.cli.context import in_pipeline
 from inspection.config import Settings
 from inspection.services import accounts, errors
+from inspection.services.context import wait_for_database
 from inspection.services.demo import setup as seed_demo
 
 users_app = typer.Typer(no_args_is_help=True, help="People who log in to the web UI, and their roles.")
@@ -28,6 +29,11 @@ def serve_cmd(
     if port is not None:
         settings.port = port
     settings.demo = settings.demo or demo
+    if settings.demo:
+        # A demo shows everything: the API docs and the metrics are part of what it demonstrates.
+        settings.expose_docs = settings.expose_metrics = True
+    if not wait_for_database(settings, say=lambda line: typer.echo(line, err=True)):
+        raise typer.Exit(1)
     if settings.demo:
         seed_demo(settings)
     # lazy: uvicorn, FastAPI and Gradio take seconds to import and only `serve` needs them

@@ -1,33 +1,35 @@
 """Users, passwords, browser sessions and role checks (shared by the web UI and the HTTP API).
 
-Passwords are hashed with argon2 (`create_user` / `verify_user`). A browser session
-is a signed cookie `inspection_session` = base64(name|expiry|password-tag) + "." + HMAC-SHA256 with
-a per-installation secret kept in `data_dir/session.key` (0600). The role is read from the database
-on every check (never trusted from the cookie), so a deactivated user or changed role takes effect
-at once; changing a password invalidates that user's sessions (the password tag no longer matches).
+Passwords are hashed with argon2 (`create_user` / `verify_user`); an unknown or inactive name is
+checked against a dummy hash, so that the answer takes as long as for a real user. A browser
+session is server-side (`Sessions`): the cookie `inspection_session` carries a random token only.
+The role is read from the database on every check, so a deactivated user or changed role takes
+effect at once. Every password check from outside goes through `attempt_login`, which applies the
+shared throttle (`inspection.services.throttle`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
-import hmac
-import os
 import secrets
-import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
+from typing import Any
 
 from inspection import store
 from inspection.core.domain import Role
+from inspection.services import throttle
 from inspection.services.context import Pipeline
 from inspection.services.errors import InputError
 from inspection.services.validation import validate_name
 
 COOKIE_NAME = "inspection_session"
 SESSION_SECONDS = 12 * 3600  # one shift and a bit
+_TOUCH_EVERY = timedelta(minutes=1)  # how stale a session's "last seen" may get (idle expiry)
 
 
 class Permission(StrEnum):
@@ -102,11 +104,6 @@ def _active_row(app: Pipeline, name: str) -> store.UserRow | None:
     return row if row is not None and row.active else None
 
 
-def _tag(row: store.UserRow) -> str:
-    """Changes whenever the password does: a session cookie carries it so that it goes stale."""
-    return hashlib.sha256(row.password_hash.encode()).hexdigest()[:16]
-
-
 @dataclass(frozen=True)
 class UserInfo:
     name: str
@@ -124,67 +121,76 @@ def list_users(app: Pipeline) -> list[UserInfo]:
 # Sessions
 
 
-def session_secret(data_dir: Path) -> bytes:
-    """The installation's signing key, created once with 0600 permissions."""
-    path = data_dir / "session.key"
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _at(app: Pipeline, now: float | None) -> datetime | None:
+    """The time of a check: the pipeline's clock, or `now` (epoch seconds) when given; None for a
+    time beyond what datetime holds (every session has ended by then)."""
+    if now is None:
+        return app.clock()
     try:
-        key = path.read_bytes()
-        if len(key) >= 32:
-            return key
-    except FileNotFoundError:
-        pass
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key)
-    return key
-
-
-def _password_tag(app: Pipeline, name: str) -> str | None:
-    row = _active_row(app, name)
-    return None if row is None else _tag(row)
-
-
-def _sign(secret: bytes, payload: bytes) -> str:
-    return hmac.new(secret, payload, hashlib.sha256).hexdigest()
+        return datetime.fromtimestamp(now, UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 class Sessions:
-    """Issue and check signed session cookies for one installation."""
+    """Server-side browser sessions: the cookie is a random token, the database holds its hash, the
+    user, and when it was last used. A session ends at logout (in every process), after
+    `idle_seconds` without a request, or `seconds` after login. The role is read from the users
+    table on every check, so a role change or deactivation applies at once."""
 
-    def __init__(self, app: Pipeline, *, seconds: int = SESSION_SECONDS) -> None:
+    def __init__(self, app: Pipeline, *, seconds: int = SESSION_SECONDS, idle_seconds: int | None = None) -> None:
         self.app = app
         self.seconds = seconds
-        self._secret = session_secret(app.settings.data_dir)
+        self.idle = timedelta(seconds=idle_seconds or app.settings.session_idle_minutes * 60)
 
     def issue(self, user: User, *, now: float | None = None) -> str:
-        tag = _password_tag(self.app, user.name) or ""
-        expiry = int((now if now is not None else time.time()) + self.seconds)
-        payload = f"{user.name}|{expiry}|{tag}".encode()
-        return base64.urlsafe_b64encode(payload).decode().rstrip("=") + "." + _sign(self._secret, payload)
+        token = secrets.token_urlsafe(32)
+        at = _at(self.app, now) or self.app.clock()
+        row = store.UserSessionRow(
+            token_hash=_token_hash(token),
+            user_name=user.name,
+            created_at=at,
+            last_seen_at=at,
+            expires_at=at + timedelta(seconds=self.seconds),
+        )
+        with self.app.write() as session:
+            store.add_user_session(session, row=row)
+        return token
 
     def user(self, cookie: str | None, *, now: float | None = None) -> User | None:
-        """The active user a cookie stands for, or None (missing, forged, expired, stale password)."""
-        if not cookie or "." not in cookie or len(cookie) > 1024:
+        """The active user a cookie stands for, or None (missing, unknown, ended, idle, inactive user)."""
+        at = _at(self.app, now)
+        if not cookie or len(cookie) > 256 or at is None:
             return None
-        body, _, sig = cookie.rpartition(".")
-        try:
-            payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-        except ValueError:
+        token_hash = _token_hash(cookie)
+        with self.app.read() as session:
+            found = store.live_user_session(session, token_hash=token_hash, now=at, idle_since=at - self.idle)
+            row = None if found is None else store.get_user(session, name=found.user_name)
+        if found is None or row is None or not row.active:
             return None
-        if not hmac.compare_digest(_sign(self._secret, payload), sig):
-            return None
-        try:
-            name, expiry, tag = payload.decode().rsplit("|", 2)
-            if int(expiry) < (now if now is not None else time.time()):
-                return None
-        except ValueError:
-            return None
-        row = _active_row(self.app, name)
-        if row is None or _tag(row) != tag:
-            return None
+        seen = found.last_seen_at if found.last_seen_at.tzinfo else found.last_seen_at.replace(tzinfo=UTC)
+        if found.id is not None and at - seen > _TOUCH_EVERY:  # a write a minute at most, not per request
+            with self.app.write() as session:
+                store.touch_user_session(session, session_id=found.id, now=at, older_than=at - _TOUCH_EVERY)
         return User(row.name, Role(row.role))
+
+    def end(self, cookie: str | None) -> None:
+        """Log out: the session ends for every client and process holding this cookie."""
+        if cookie and len(cookie) <= 256:
+            with self.app.write() as session:
+                store.revoke_user_sessions(session, now=self.app.clock(), token_hash=_token_hash(cookie))
+
+
+def cookie_options(app: Pipeline, *, scheme: str, forwarded_proto: str | None) -> dict[str, Any]:
+    """How to set the session cookie: HttpOnly, SameSite=Lax, and Secure whenever the page is served
+    over HTTPS (the request's scheme, or `X-Forwarded-Proto: https` when `behind_proxy` is set)."""
+    proto = (forwarded_proto or "").split(",")[0].strip().lower() if app.settings.behind_proxy else ""
+    secure = scheme == "https" or proto == "https"
+    return {"httponly": True, "samesite": "lax", "secure": secure, "path": "/"}
 
 
 # Who is calling (HTTP): session cookie or HTTP Basic
@@ -202,10 +208,25 @@ def basic_credentials(authorization: str | None) -> tuple[str, str] | None:
     return (name, password) if sep else None
 
 
-def authenticate(app: Pipeline, sessions: Sessions, *, cookie: str | None, authorization: str | None) -> User | None:
+def attempt_login(app: Pipeline, *, name: str, password: str, address: str | None) -> User | None:
+    """`login` behind the shared throttle: TooManyAttempts (before any password check) when this
+    address must wait or the account is locked; a failure is counted, a success clears them."""
+    standing = throttle.check(app, name=name, address=address)
+    user = login(app, name=name, password=password)
+    if user is None:
+        throttle.record_failure(app, name=name, address=address)
+    else:
+        throttle.record_success(app, name=name, address=address, standing=standing)
+    return user
+
+
+def authenticate(
+    app: Pipeline, sessions: Sessions, *, cookie: str | None, authorization: str | None, address: str | None = None
+) -> User | None:
     """The user making an HTTP request: a valid session cookie (the web UI's login), else HTTP Basic
-    credentials of a stored, active user (argon2 check; for scripts and integrations); else None.
-    Station API tokens are not users and never identify one."""
+    credentials of a stored, active user (argon2 check behind the throttle, which may raise
+    TooManyAttempts; for scripts and integrations); else None. Station API tokens are not users and
+    never identify one."""
     user = sessions.user(cookie)
     if user is not None:
         return user
@@ -213,7 +234,7 @@ def authenticate(app: Pipeline, sessions: Sessions, *, cookie: str | None, autho
     if credentials is None:
         return None
     name, password = credentials
-    return login(app, name=name, password=password)
+    return attempt_login(app, name=name, password=password, address=address)
 
 
 def create_user(app: Pipeline, *, name: str, role: str | Role, password: str, by: str | None = None) -> None:
@@ -235,9 +256,7 @@ def create_user(app: Pipeline, *, name: str, role: str | Role, password: str, by
                     name=name, role=role_value, password_hash=PasswordHasher().hash(password), created_at=now
                 ),
             )
-            store.add_event(
-                session, kind="user.created", at=now, actor=by, detail={"name": name, "role": role_value}
-            )
+            store.add_event(session, kind="user.created", at=now, actor=by, detail={"name": name, "role": role_value})
     except store.AlreadyExists:
         raise InputError(f"user {name!r} already exists") from None
 
@@ -248,12 +267,17 @@ def verify_user(app: Pipeline, *, name: str, password: str) -> Role | None:
     from argon2.exceptions import Argon2Error
 
     row = _active_row(app, name)
-    if row is None:
-        return None
     try:
-        PasswordHasher().verify(row.password_hash, password)
+        # An unknown or inactive name costs one argon2 verify too: its timing tells nothing.
+        PasswordHasher().verify(row.password_hash if row is not None else _dummy_hash(), password)
     except Argon2Error:
         return None
-    return Role(row.role)
+    return None if row is None else Role(row.role)
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    """An argon2 hash no password matches in practice, with the same parameters as real ones."""
+    from argon2 import PasswordHasher  # a C extension only password work needs: loaded on first use
+
+    return PasswordHasher().hash(secrets.token_urlsafe(32))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -15,6 +17,13 @@ from sqlalchemy.engine import Engine
 from inspection import store
 from inspection.config import Settings
 from inspection.core.scoring import Scorer
+from inspection.services.limits import DecodeLimiter
+from inspection.store.db import database_problem, safe_url
+
+log = logging.getLogger("inspection")
+# A `.tmp-*` image file older than this is left over from a crash. Younger ones may belong to another
+# server process writing right now (uvicorn --workers N share data_dir), so they are kept.
+STALE_TMP_SECONDS = 600.0
 
 ScorerFactory = Callable[[str], Scorer]  # model name under models_dir -> a loaded Scorer
 Clock = Callable[[], datetime]
@@ -48,6 +57,15 @@ class Pipeline:
     _executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="scorer"), repr=False
     )
+    decodes: DecodeLimiter = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.decodes = DecodeLimiter(
+            slots=s.max_concurrent_decodes,
+            budget_pixels=int(s.decode_budget_megapixels * 1e6),
+            wait_seconds=s.decode_wait_seconds,
+        )
 
     @classmethod
     def create(
@@ -60,6 +78,7 @@ class Pipeline:
     ) -> Pipeline:
         """Build the context at an entry point; upgrades the schema to head unless told not to."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_tmp_files(settings.images_dir)
         engine = store.make_engine(settings.database_url)
         if upgrade:
             store.upgrade_database(engine)
@@ -102,3 +121,40 @@ class Pipeline:
             yield session
 
 
+def remove_stale_tmp_files(images_dir: Path, *, older_than: float = STALE_TMP_SECONDS) -> int:
+    """Delete `.tmp-*` files a crash left under images_dir (atomic writes that never got renamed)."""
+    if not images_dir.is_dir():
+        return 0
+    cutoff = time.time() - older_than
+    removed = 0
+    for tmp in images_dir.rglob(".tmp-*"):
+        try:
+            if tmp.is_file() and tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
+                removed += 1
+        except FileNotFoundError:  # another process cleaned it first
+            continue
+    if removed:
+        log.warning("removed %d unfinished image file(s) (.tmp-*) left by an earlier crash", removed)
+    return removed
+
+
+def wait_for_database(
+    settings: Settings, *, say: Callable[[str], None], sleep: Callable[[float], None] = time.sleep
+) -> bool:
+    """Try to connect up to settings.startup_db_attempts times with back-off (1, 2, 4 … 30 s), saying
+    one line per failed try. False when the database never answered."""
+    delay = 1.0
+    for attempt in range(1, settings.startup_db_attempts + 1):
+        problem = database_problem(settings.database_url)
+        if problem is None:
+            return True
+        where = safe_url(settings.database_url)
+        if attempt == settings.startup_db_attempts:
+            say(f"database unavailable at {where}: {problem}; giving up after {attempt} tries")
+            return False
+        tries = settings.startup_db_attempts
+        say(f"database unavailable at {where}: {problem}; retry {attempt + 1}/{tries} in {delay:g} s")
+        sleep(delay)
+        delay = min(delay * 2, 30.0)
+    return False

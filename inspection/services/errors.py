@@ -22,7 +22,21 @@ class NotFound(LookupError):
     """No such inspection (404)."""
 
 
+class Overloaded(Exception):
+    """Too much work in flight (decode slots or pixel budget full): 503 with Retry-After, nothing stored."""
+
+    def __init__(self, message: str, *, retry_after: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 # Raised by the store and the core but named here, so that callers catch every use-case error from one module.
-__all__ = ["IdempotencyConflict", "InputError", "NotFound", "PolicyError", "QueueConflict", "UploadTooLarge"]
+__all__ = [
+    "IdempotencyConflict",
+    "InputError",
+    "NotFound",
+    "Overloaded",
+    "PolicyError",
+    "QueueConflict",
+    "UploadTooLarge",
+]

@@ -245,6 +245,8 @@ def inspect(
 ) -> IngestResult:
     """Ingest one image: validate → hash → store file → decode → score → route → store rows."""
     station = validate_station(station)
+    if not data:
+        raise InputError("empty file")
     limit = app.settings.max_upload_bytes
     if len(data) > limit:
         raise UploadTooLarge(f"upload is {len(data)} bytes; the limit is {limit} bytes")
@@ -259,12 +261,16 @@ def inspect(
 
     now = app.clock()
     fmt = sniff_format(data)
-    rel_path = _store_image_file(app, data=data, sha=sha, ext=fmt)  # the file exists before any row
-    decoded = _decode(app, data, fmt)
     with app.read() as session:
         policy = policy_from_row(station, store.current_policy(session, station=station))
         deployment = store.current_deployment(session)
-    scoring = _score_all(app, image=decoded.image, level=policy.level, sha=sha, deployment=deployment)
+    # The slot is held while the full-resolution pixels live (decode and scoring); Overloaded (503)
+    # is raised before anything is stored, so a retry starts clean.
+    with app.decodes.slot(_header_pixels(data, app.settings.max_pixels) if fmt is not None else 0):
+        rel_path = _store_image_file(app, data=data, sha=sha, ext=fmt)  # the file exists before any row
+        decoded = _decode(app, data, fmt)
+        scoring = _score_all(app, image=decoded.image, level=policy.level, sha=sha, deployment=deployment)
+        decoded = replace(decoded, image=None)  # free the pixels before the slot is given back
 
     error: str | None
     if decoded.problem is not None:
@@ -308,7 +314,7 @@ def inspect(
         format=fmt,
         first_station=station,
         received_at=now,
-        source_name=(source_name or None) and Path(source_name).name[:255],
+        source_name=_clean_source_name(source_name),
         width=_int_or_none(decoded.metrics.get("width")),
         height=_int_or_none(decoded.metrics.get("height")),
         brightness=decoded.metrics.get("brightness"),
@@ -364,6 +370,26 @@ def inspect(
         raise
     regions = decision.regions if decision is not None and decision.valid else ()
     return IngestResult(_to_inspection(row, sha=sha, regions=regions), created=True, problem=decoded.problem)
+
+
+def _header_pixels(data: bytes, max_pixels: int) -> int:
+    """Pixels the header promises (what decoding will allocate); 0 when the header is unreadable or
+    over max_pixels (decoding then refuses it without allocating)."""
+    try:
+        width, height = images.image_size(data)
+    except images.ImageError:
+        return 0
+    pixels = max(width, 0) * max(height, 0)
+    return pixels if pixels <= max_pixels else 0
+
+
+def _clean_source_name(source_name: str | None) -> str | None:
+    """The client's file name for people to read: base name only, no control characters (PostgreSQL
+    refuses NUL in text), at most 255 characters. Never used as a path."""
+    if not source_name:
+        return None
+    name = "".join(ch for ch in Path(source_name).name if ch.isprintable())
+    return name[:255] or None
 
 
 def _int_or_none(value: float | int | None) -> int | None:

@@ -67,6 +67,12 @@ from inspection.store.queue import (
     store_label,
     undo_last_label,
 )
+from inspection.store.sessions import (
+    add_user_session,
+    live_user_session,
+    revoke_user_sessions,
+    touch_user_session,
+)
 from inspection.store.tables import (
     METADATA,
     ApiTokenRow,
@@ -83,6 +89,17 @@ from inspection.store.tables import (
     SkipRow,
     Status,
     UserRow,
+    UserSessionRow,
+)
+from inspection.store.throttle import (
+    FailureCount,
+    account_failures,
+    account_lock,
+    add_login_failure,
+    address_failures,
+    clear_login_failures,
+    lock_account,
+    prune_login_failures,
 )
 
 __all__ = [
@@ -112,6 +129,19 @@ __all__ = [
     "SkipRow",
     "Status",
     "UserRow",
+    "UserSessionRow",
+    "FailureCount",
+    "account_failures",
+    "account_lock",
+    "add_login_failure",
+    "address_failures",
+    "clear_login_failures",
+    "lock_account",
+    "prune_login_failures",
+    "add_user_session",
+    "live_user_session",
+    "revoke_user_sessions",
+    "touch_user_session",
     "active_review",
     "add_deployment",
     "add_event",

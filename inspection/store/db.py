@@ -10,6 +10,8 @@ reader tries to upgrade; read-only work uses `read_session` (plain BEGIN, reader
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +31,7 @@ __all__ = [
     "MIGRATIONS_DIR",
     "AlreadyExists",
     "current_revision",
+    "database_problem",
     "insert_ignore",
     "is_postgres",
     "make_engine",
@@ -57,10 +60,37 @@ def safe_url(url: str) -> str:
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """An engine for `url`. SQLite gets WAL, a busy timeout, foreign keys and BEGIN IMMEDIATE."""
     if url.startswith("sqlite"):
+        _create_private_file(sa.make_url(url).database)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _configure_sqlite(engine)
         return engine
     return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def _create_private_file(database: str | None) -> None:
+    """Create the SQLite file 0600 before SQLite does (it would use the umask, often 0644). SQLite
+    gives its -wal and -shm files the database file's permissions, so they are 0600 too. An existing
+    file keeps the mode its administrator chose."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.exists() or not path.parent.is_dir():
+        return  # a missing directory: SQLite's own error says so on first connect
+    with contextlib.suppress(FileExistsError):  # another process created it first
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def database_problem(url: str) -> str | None:
+    """Why the database cannot be reached now (one line), or None when a connection opens."""
+    engine = make_engine(url, pool_size=1)
+    try:
+        with engine.connect():
+            return None
+    except sa.exc.DBAPIError as exc:
+        text = str(exc.orig or exc).strip()
+        return text.splitlines()[0] if text else type(exc).__name__
+    finally:
+        engine.dispose()
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -157,9 +157,10 @@ def store_label(
 ) -> LabelOutcome:
     """Record an inspector's label exactly once.
 
-    Accepted when the item is queued, claimed by this inspector, or its lease has run out (a late
-    label is still a real label: never throw one away). A repeat of the same label by the same
-    inspector returns the stored review (double click, network retry).
+    Accepted only when this inspector holds the item's claim (`claim_next` gave it to them): a
+    hand-made request cannot label an item it was never given. A late label after the lease ran out
+    is kept while nobody else took the item (a late label is still a real label). A repeat of the
+    same label by the same inspector returns the stored review (double click, network retry).
     """
     row = get_inspection(session, inspection_id=inspection_id, lock=True)
     if row is None:
@@ -177,6 +178,8 @@ def store_label(
     lease_live = row.lease_until is not None and row.lease_until >= now
     if row.status == Status.CLAIMED and row.claimed_by != inspector and lease_live:
         raise QueueConflict(f"inspection {inspection_id} is claimed by {row.claimed_by}")
+    if row.status != Status.CLAIMED or row.claimed_by != inspector:
+        raise QueueConflict(f"inspection {inspection_id} is not assigned to {inspector}: take it from the queue first")
 
     if seconds_taken is None and row.claimed_at is not None and row.claimed_by == inspector:
         seconds_taken = max(0.0, (now - row.claimed_at).total_seconds())

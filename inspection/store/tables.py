@@ -225,4 +225,48 @@ class DeploymentRow(SQLModel, table=True):
     reason: str = ""
 
 
+class LoginFailureRow(SQLModel, table=True):
+    """One failed login (any way in): the throttle counts these per address and per account."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        sa.Index("ix_login_failures_address_at", "address", "at"),
+        sa.Index("ix_login_failures_name_at", "name", "at"),
+        sa.Index("ix_login_failures_at", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime
+    name: str = Field(max_length=64)  # as typed (maybe no such user), cut to 64
+    address: str = Field(max_length=64)  # client address
+
+
+class AccountLockRow(SQLModel, table=True):
+    """An account locked after many failures from many addresses, until `locked_until`."""
+
+    __tablename__ = "account_locks"
+
+    name: str = Field(primary_key=True, max_length=64)
+    locked_at: datetime
+    locked_until: datetime
+
+
+class UserSessionRow(SQLModel, table=True):
+    """A browser session: the cookie carries a random token, only its hash is stored."""
+
+    __tablename__ = "user_sessions"
+    __table_args__ = (
+        sa.UniqueConstraint("token_hash", name="uq_user_sessions_token_hash"),
+        sa.Index("ix_user_sessions_user_name", "user_name"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64)  # sha256 of the token
+    user_name: str = Field(max_length=64)
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime  # absolute end
+    revoked_at: datetime | None = None  # logout
+
+
 METADATA = SQLModel.metadata

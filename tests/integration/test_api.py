@@ -28,7 +28,7 @@ PW = "a-long-password"
 
 @pytest.fixture
 def client(db_settings: Settings) -> Iterator[TestClient]:
-    settings = db_settings.model_copy(update={"max_upload_bytes": 200_000})
+    settings = db_settings.model_copy(update={"max_upload_bytes": 200_000, "expose_metrics": True})
     app = create_app(settings, scorer_factory=Models({"baseline": BrightnessScorer()}))
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
@@ -259,11 +259,13 @@ def test_nobody_can_label_under_another_name(
     assert client.post(url, json={"label": "scratch", **as_bob}, headers=ann).status_code == 403
     assert live_review(ctx, first) is None  # nothing stored under any name
     assert client.post(f"/api/v1/inspections/{first}/skip", json=as_bob, headers=ann).status_code == 403
-    # An unclaimed item labelled by ann is still ann's label, whatever the body says elsewhere.
-    assert client.post(f"/api/v1/inspections/{second}/label", json={"label": "ok"}, headers=ann).status_code == 201
-    assert live_review(ctx, second) == ("ann", "ok")
+    # An item ann was never given cannot be labelled (issue 12); her claimed one is ann's label,
+    # whatever the body says elsewhere.
+    assert client.post(f"/api/v1/inspections/{second}/label", json={"label": "ok"}, headers=ann).status_code == 409
+    assert client.post(url, json={"label": "ok"}, headers=ann).status_code == 201
+    assert live_review(ctx, first) == ("ann", "ok")
     assert client.post("/api/v1/queue/undo", json=as_bob, headers=ann).status_code == 403
-    assert live_review(ctx, second) == ("ann", "ok")
+    assert live_review(ctx, first) == ("ann", "ok")
     with ctx.read() as s:
         names = s.execute(sa.select(col(store.ReviewRow.inspector)).distinct()).scalars().all()
     assert names == ["ann"]
@@ -368,7 +370,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from inspection.api.app import create_app
 from inspection.config import Settings
 
-settings = Settings(data_dir=sys.argv[1], models_dir=sys.argv[2], database_url="")
+settings = Settings(data_dir=sys.argv[1], models_dir=sys.argv[2], database_url="", expose_metrics=True)
 with TestClient(create_app(settings)) as client:
     assert client.get("/healthz").status_code == 200
     print(client.get("/metrics").text)

@@ -179,18 +179,24 @@ def test_peek_queue_hints_the_next_items_without_claiming(app: context.Pipeline)
         review.peek_queue(app, inspector="ann", limit=-1)
 
 
+def _claim_and_label(app: context.Pipeline, iid: int, inspector: str, label: str) -> None:
+    task = review.claim_next(app, inspector=inspector)
+    assert task is not None and task.inspection_id == iid
+    review.submit_label(app, inspection_id=iid, inspector=inspector, label=label)
+
+
 def test_inspector_stats_count_own_live_labels_and_the_waiting_queue(
     app: context.Pipeline, clock: FakeClock
 ) -> None:
     ids = enqueue(app.engine, n=5)
     assert review.inspector_stats(app, inspector="ann") == review.InspectorStats(0, 0, 5)
     for iid in ids[:2]:
-        review.submit_label(app, inspection_id=iid, inspector="ann", label="ok")
+        _claim_and_label(app, iid, "ann", "ok")
     clock.advance(2 * 3600)  # those two are now older than an hour, still within the shift
-    review.submit_label(app, inspection_id=ids[2], inspector="ann", label="scratch")
-    review.submit_label(app, inspection_id=ids[3], inspector="ann", label="ok")
+    _claim_and_label(app, ids[2], "ann", "scratch")
+    _claim_and_label(app, ids[3], "ann", "ok")
     review.undo_last(app, inspector="ann")  # an undone label does not count (ids[3] is ann's again)
-    review.submit_label(app, inspection_id=ids[4], inspector="bob", label="ok")
+    _claim_and_label(app, ids[4], "bob", "ok")
     assert review.inspector_stats(app, inspector="ann") == review.InspectorStats(
         labelled_today=3, last_hour=1, queue=0
     )

@@ -15,7 +15,7 @@ from inspection import store
 from tests.fakes import enqueue
 
 NOW = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
-HEAD = "0002_queue_uncertain_index"
+HEAD = "0003_login_security"
 
 
 @pytest.fixture
