@@ -11,15 +11,20 @@ Order of checks, cheapest first, so that nothing big is ever allocated for a bad
    simplejpeg with strict=True: libjpeg only *warns* about corrupt entropy data (a file cut short with
    an end-of-image marker appended, random bytes spliced in) and fills the rest with grey, which
    OpenCV passes on silently; strict turns every such warning into an error. EXIF orientation is then
-   applied as OpenCV would. Other formats go through OpenCV.
+   applied as OpenCV would. Other formats go through OpenCV, after Pillow has checked what OpenCV
+   would pass silently: PNG chunk CRCs (bytes spliced into a PNG) and a full TIFF decode (libtiff in
+   OpenCV decodes a damaged strip as garbage). Lossy WebP carries no checksum: a damaged VP8 stream
+   decodes as noise in every decoder, so only cut WebP files are refused.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import math
 import struct
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import simplejpeg
+from PIL import Image
 
 from inspection.vision.formats import Header, ImageError, probe, sniff_format
 
@@ -101,6 +107,20 @@ def _check_complete(header: Header, data: bytes) -> None:
             raise ImageError("truncated JPEG (corrupt: no end-of-image marker; the file was cut short)")
     elif header.format == "PNG":
         _check_png_chunks(data)
+    if header.format in ("PNG", "TIFF"):
+        _check_with_pillow(header, data)
+
+
+def _check_with_pillow(header: Header, data: bytes) -> None:
+    """PNG: every chunk's CRC (Pillow's verify, no pixel decode). TIFF: one full decode by Pillow,
+    which raises on a damaged strip where OpenCV's libtiff returns garbage pixels."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns (e.g. corrupt EXIF) before it raises
+            with Image.open(io.BytesIO(data)) as im:
+                im.verify() if header.format == "PNG" else im.load()
+    except Exception as exc:  # Pillow raises SyntaxError, OSError, ValueError … for damaged files
+        raise ImageError(f"corrupt {header.format}: {str(exc).strip() or type(exc).__name__}") from None
 
 
 def _check_png_chunks(data: bytes) -> None:
