@@ -85,6 +85,8 @@ def _prediction_row(path: Path, scored: Scored, overlay: Path | None) -> dict[st
         "score": round(pred.score, 5),
         "label": "scratch" if pred.score >= 0.5 else "ok",
         "regions": [vars(r) for r in pred.regions],
+        # the domain gate's verdict, as ingest applies it: "pass", or why no automatic decision is allowed
+        "gate": [f.reason for f in scored.gate] or "pass",
     }
     if overlay is not None:
         row["overlay"] = str(write_overlay(path, scored, overlay))
@@ -115,7 +117,10 @@ def predict_cmd(
         elif "error" in row:
             typer.secho(f"{path}: error: {row['error']}", err=True, fg="red")
         else:
-            typer.echo(f"{path}: {row['label']} (score {row['score']:.4f}, {len(row['regions'])} region(s))")
+            gate = row["gate"] if row["gate"] == "pass" else "stopped: " + "; ".join(row["gate"])
+            typer.echo(
+                f"{path}: {row['label']} (score {row['score']:.4f}, {len(row['regions'])} region(s)); gate {gate}"
+            )
     if failures:
         raise typer.Exit(1)
 

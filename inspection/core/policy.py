@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 from inspection.core.domain import AutomationLevel, Label, Policy, Prediction, Route, RouteKind
+from inspection.core.gate import GateFailure
 
 
 def audit_draw(image_hash: str, *, seed: int) -> float:
@@ -13,7 +15,15 @@ def audit_draw(image_hash: str, *, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
-def route(prediction: Prediction | None, policy: Policy, *, image_hash: str = "") -> Route:
+def gate_reason(failures: Sequence[GateFailure]) -> str:
+    return "domain gate: " + "; ".join(f.reason for f in failures)
+
+
+def route(
+    prediction: Prediction | None, policy: Policy, *, image_hash: str = "", gate: Sequence[GateFailure] = ()
+) -> Route:
+    """Where one item goes. `gate`: the domain gate's failures for the image (core.gate.check); any
+    failure forbids an automatic pass or reject, whatever the score."""
     level = policy.level
     if level is AutomationLevel.HUMAN_ONLY:
         return Route(RouteKind.REVIEW, None, show_model=False, reason="human_only: a person decides")
@@ -25,6 +35,11 @@ def route(prediction: Prediction | None, policy: Policy, *, image_hash: str = ""
         return Route(RouteKind.REVIEW, None, show_model=False, reason="shadow: model hidden")
     if level is AutomationLevel.AI_ASSIST:
         return Route(RouteKind.REVIEW, None, show_model=True, reason="ai_assist: person decides")
+
+    if gate:
+        # Outside the model's domain a confident score means nothing: a person decides, without the
+        # model's call to anchor them (it is still stored for engineers).
+        return Route(RouteKind.REVIEW, None, show_model=False, reason=gate_reason(gate))
 
     score = prediction.score
     assert score is not None  # guaranteed by prediction.valid

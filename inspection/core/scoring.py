@@ -7,12 +7,13 @@ ONNX Runtime, and tests use fakes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
 from inspection.core.domain import Prediction
+from inspection.core.gate import GateFailure
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,10 @@ class Scored:
 
     prediction: Prediction
     heatmap: np.ndarray | None
+    # The domain gate's verdict on the image this prediction is for: () = inside the model's domain
+    # (or not checked, e.g. a fake scorer). Any failure forbids an automatic decision (core.policy).
+    gate: tuple[GateFailure, ...] = ()
+    quality: dict[str, float] = field(default_factory=dict)  # the metrics the gate checked
 
 
 class Scorer(Protocol):

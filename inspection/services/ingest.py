@@ -26,6 +26,7 @@ from inspection.core.domain import (
     Region,
     RouteKind,
 )
+from inspection.core.gate import GateFailure
 from inspection.core.policy import audit_draw, route
 from inspection.core.scoring import Scored
 from inspection.services.context import Pipeline
@@ -135,13 +136,14 @@ def _run_model(app: Pipeline, name: str, image: np.ndarray) -> Scored:
         # Normalise: a NaN or out-of-range score is stored as "no score" with the reason.
         pred = replace(pred, score=None, error=pred.error or f"invalid score {pred.score!r}")
         return Scored(pred, None)
-    return Scored(pred, scored.heatmap)
+    return replace(scored, prediction=pred)
 
 
 @dataclass(frozen=True)
 class _Scoring:
     decision: Prediction | None
     rows: list[tuple[str, Scored]]  # (role, output) to store
+    gate: tuple[GateFailure, ...] = ()  # the domain gate's verdict from the deciding model
 
 
 def _score_all(
@@ -157,7 +159,7 @@ def _score_all(
     production = deployment.production_version if deployment else app.settings.default_model
     prod = _run_model(app, production, image)
     rows: list[tuple[str, Scored]] = [(store.PredictionRole.PRODUCTION, prod)]
-    decision = prod.prediction
+    decision, gate = prod.prediction, prod.gate
     if deployment is not None and deployment.candidate_version:
         mode = deployment.mode
         if mode == store.DeploymentMode.SHADOW:
@@ -167,8 +169,8 @@ def _score_all(
         elif mode == store.DeploymentMode.CANARY and _canary(sha, deployment.canary_fraction):
             cand = _run_model(app, deployment.candidate_version, image)
             rows.append((store.PredictionRole.CANARY, cand))
-            decision = cand.prediction
-    return _Scoring(decision, rows)
+            decision, gate = cand.prediction, cand.gate
+    return _Scoring(decision, rows, gate)
 
 
 def _canary(sha: str, fraction: float) -> bool:
@@ -279,7 +281,7 @@ def inspect(
     else:
         decision = scoring.decision
         error = decision.error if decision is not None else None
-    decided = route(decision, policy, image_hash=sha)
+    decided = route(decision, policy, image_hash=sha, gate=scoring.gate)
     reason = decided.reason if error is None or error in decided.reason else f"{decided.reason}; {error}"
     heatmaps = {
         role: _heatmap_file(app, sha=sha, version=s.prediction.model_version, heatmap=s.heatmap)

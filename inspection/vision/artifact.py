@@ -51,6 +51,7 @@ class ModelMeta:
     data_hash: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
+    domain: dict[str, Any] = field(default_factory=dict)  # the domain gate's accepted ranges (core.gate)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +64,7 @@ class ModelMeta:
             "data_hash": self.data_hash,
             "metrics": self.metrics,
             "training": self.training,
+            **({"domain": self.domain} if self.domain else {}),
         }
 
     @staticmethod
@@ -79,6 +81,7 @@ class ModelMeta:
             data_hash=str(data.get("data_hash", "")),
             metrics=dict(data.get("metrics", {})),
             training=dict(data.get("training", {})),
+            domain=dict(data.get("domain") or {}),
         )
 
 

@@ -10,7 +10,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["META", "ArtifactError", "is_artifact", "read_meta_json", "update_metrics", "write_meta_json"]
+__all__ = [
+    "META",
+    "ArtifactError",
+    "is_artifact",
+    "read_meta_json",
+    "update_domain",
+    "update_metrics",
+    "write_meta_json",
+]
 
 META = "model.json"
 
@@ -41,4 +49,11 @@ def update_metrics(directory: Path, metrics: dict[str, Any]) -> None:
     """Merge `metrics` into the artifact's stored metrics (top-level keys are replaced)."""
     data = read_meta_json(directory)
     data["metrics"] = {**data.get("metrics", {}), **metrics}
+    write_meta_json(directory, data)
+
+
+def update_domain(directory: Path, domain: dict[str, Any]) -> None:
+    """Replace the artifact's `domain` block (the domain gate's accepted ranges); weights are untouched."""
+    data = read_meta_json(directory)
+    data["domain"] = domain
     write_meta_json(directory, data)

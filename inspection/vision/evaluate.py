@@ -4,6 +4,7 @@ localisation (pointing game)."""
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ class ItemResult:
     score: float | None
     error: str | None
     hit: bool | None  # pointing game (positives with ground truth only)
+    gate: tuple[str, ...] = ()  # the domain gate's reasons: no automatic decision for this image
 
 
 def pointing_hit(heatmap: np.ndarray, mask: np.ndarray) -> bool:
@@ -55,7 +57,8 @@ def score_dataset(predictor: Predictor, root: Path, examples: list[Example], *, 
                 if mask is not None and mask.any():
                     hit = pointing_hit(scored.heatmap, mask)
             pred = scored.prediction
-            results.append(ItemResult(str(ex.path), ex.label, pred.score, pred.error, hit))
+            gate = tuple(f.reason for f in scored.gate)
+            results.append(ItemResult(str(ex.path), ex.label, pred.score, pred.error, hit, gate))
         bar.update(len(chunk))
     bar.close()
     return results
@@ -76,6 +79,11 @@ def summarize(results: list[ItemResult]) -> dict[str, Any]:
     if hits:
         out["pointing_game"] = round(float(np.mean(hits)), 5)
         out["pointing_game_n"] = len(hits)
+    stopped = [r for r in ok if r.gate]
+    # Scored images the domain gate would send to a person (ingest never decides them automatically).
+    out["gate_stopped"] = len(stopped)
+    out["gate_stopped_share"] = round(len(stopped) / len(ok), 5) if ok else None
+    out["gate_reasons"] = dict(Counter(g.split(":")[0] for r in stopped for g in r.gate).most_common())
     out["errors"] = [f"{r.path}: {r.error}" for r in results if r.error]
     return out
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from inspection.core.domain import Prediction
+from inspection.core.gate import GateRanges, check
 from inspection.core.scoring import Scored
 from inspection.vision.artifact import ONNX, ModelMeta, load_artifact
 from inspection.vision.images import ImageError, decode_image, image_size
@@ -28,6 +29,7 @@ from inspection.vision.preprocess import (
     to_tensor_array,
     warp,
 )
+from inspection.vision.quality import blockiness, region_quality
 
 BATCH = 16  # images per forward pass: bigger batches gain little on 2 cores and cost memory
 
@@ -37,6 +39,7 @@ class Prepared:
     warped: Warped | None
     frame_wh: tuple[int, int]  # original width, height
     error: str | None = None
+    quality: dict[str, float] = field(default_factory=dict)  # vision.quality metrics of the region
 
 
 Forward = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # batch -> (image logits, cell logits)
@@ -78,21 +81,25 @@ class Predictor:
         self.version = meta.version
         self.backend = backend
         self.forward = forward or torch_forward(net, threads=threads)
+        # the artifact's accepted ranges; an artifact without a domain block gets the floors only
+        self.gate_ranges = GateRanges.from_json(meta.domain)
 
     # -- preparing inputs -------------------------------------------------------------------------
     def prepare_image(self, image: np.ndarray, *, scale: float = 1.0) -> Prepared:
         h, w = image.shape[:2]
         frame = (round(w * scale), round(h * scale))
         reduce = self.meta.preprocess.decode_reduce(w, h)
+        blocks = blockiness(image)  # before resizing: the resize smears the JPEG block grid
         if reduce > 1:
             # Same input as the DCT-reduced decode of prepare_bytes: area-average first, because the
             # warp interpolates bilinearly and would alias 1-px scratches away when shrinking.
             image = cv2.resize(image, (w // reduce, h // reduce), interpolation=cv2.INTER_AREA)
             scale *= w / image.shape[1]
         try:
-            return Prepared(warp(image, self.meta.preprocess, scale=scale), frame)
+            warped = warp(image, self.meta.preprocess, scale=scale)
         except PreprocessError as exc:
             return Prepared(None, frame, str(exc))
+        return Prepared(warped, frame, quality=region_quality(image, warped, blocks=blocks))
 
     def prepare_bytes(self, data: bytes, *, max_pixels: int = 50_000_000) -> Prepared:
         try:
@@ -148,7 +155,7 @@ class Predictor:
             heat = heatmap_to_frame(c, it.warped.to_canvas, it.frame_wh, canvas_hw=(spec.canvas_h, spec.canvas_w))
             regions = regions_from_heatmap(heat, it.frame_wh)
             pred = Prediction(self.version, float(p), regions, latency_ms=round(per_item_ms, 2))
-            results.append(Scored(pred, heat))
+            results.append(Scored(pred, heat, gate=check(it.quality, self.gate_ranges), quality=it.quality))
         return results
 
 

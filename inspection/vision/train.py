@@ -30,6 +30,7 @@ from inspection.vision.images import ImageError, read_image_file
 from inspection.vision.model import NetConfig, ScratchNet, load_imagenet_backbone, pool_logits
 from inspection.vision.predictor import Predictor, Prepared
 from inspection.vision.preprocess import PreprocessError, PreprocessSpec, find_phone, to_tensor_array
+from inspection.vision.quality import MIN_REFERENCE, domain_block
 
 FROZEN_BLOCKS = 5
 CELL = 16  # network stride: one heatmap cell covers 16x16 canvas pixels
@@ -106,8 +107,10 @@ def cell_targets(mask: np.ndarray | None, prep: Prepared, label: int, spec: Prep
 
 
 def cache_features(
-    net: ScratchNet, predictor: Predictor, root: Path, examples: Sequence[Example], *, flips: bool, desc: str
+    net: ScratchNet, predictor: Predictor, root: Path, examples: Sequence[Example], *, flips: bool, desc: str,
+    qualities: list[dict[str, float]] | None = None,
 ) -> tuple[Cached, list[str]]:
+    """Frozen-backbone features of every usable image; `qualities` collects their gate metrics."""
     spec = predictor.meta.preprocess
     feats: list[torch.Tensor] = []
     cells: list[np.ndarray] = []
@@ -136,6 +139,8 @@ def cache_features(
         if prep.warped is None:
             errors.append(f"{ex.path}: {prep.error}")
             continue
+        if qualities is not None:
+            qualities.append(prep.quality)
         mask = truth_mask(root, ex, prep.frame_wh)
         batch.append((prep.warped.canvas, cell_targets(mask, prep, ex.label, spec), ex.label))
         if len(batch) == 16:
@@ -211,9 +216,11 @@ def train(
     meta = ModelMeta(version=version, net=config.net, preprocess=config.preprocess, positive=positive)
     predictor = Predictor(net, meta, threads=config.threads)
 
+    qualities: list[dict[str, float]] = []  # the domain gate's reference: every usable image's metrics
     tr, tr_err = cache_features(net, predictor, data, [examples[i] for i in rest], flips=config.flip_augment,
-                                desc="caching train")
-    va, va_err = cache_features(net, predictor, data, [examples[i] for i in held], flips=False, desc="caching val")
+                                desc="caching train", qualities=qualities)
+    va, va_err = cache_features(net, predictor, data, [examples[i] for i in held], flips=False, desc="caching val",
+                                qualities=qualities)
     errors = tr_err + va_err
     for e in errors:
         log(f"skipped (cannot be used): {e}")
@@ -292,6 +299,8 @@ def train(
     meta = ModelMeta(
         version=version, net=config.net, preprocess=config.preprocess, temperature=temperature,
         positive=positive, data_hash=data_hash(examples), metrics=metrics, training=training,
+        domain=domain_block(qualities, source=f"{len(qualities)} training and validation images of {data}")
+        if len(qualities) >= MIN_REFERENCE else {},  # too few for percentiles: the gate's floors only
     )
     save_artifact(out, net, meta)
     plot_history(history, out / "training.png")

@@ -1,0 +1,90 @@
+"""Quality metrics of the inspected region, for the domain gate (`core.gate`) and its reference.
+
+Computed from what scoring already has: the decoded image and the preprocessing result (the warped
+canvas and how the phone was found), so nothing is decoded or localised twice. Measured on the canvas,
+not the whole frame: the grey table around the phone says nothing about whether the phone can be judged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import cv2
+import numpy as np
+
+from inspection.core.gate import GateRanges, ranges_from_samples
+from inspection.vision.preprocess import Warped
+
+__all__ = ["MIN_REFERENCE", "blockiness", "completeness", "domain_block", "region_quality"]
+
+# A row whose values all lie within this span is flat: what libjpeg fills in for data it could not
+# decode (a cut file) and what a real camera never delivers (sensor noise alone spans more).
+_FLAT_SPAN = 2
+# Fewer reference images than this give percentile ranges too narrow to mean "the domain": such a
+# model gets no domain block (the gate's absolute floors only).
+MIN_REFERENCE = 50
+
+
+def completeness(image: np.ndarray) -> float:
+    """Share of the image's rows that carry picture content (not a flat fill): 1.0 for a whole image."""
+    if image.size == 0:
+        return 0.0
+    rows = image.reshape(image.shape[0], -1)
+    flat = (rows.max(axis=1).astype(np.int16) - rows.min(axis=1).astype(np.int16)) <= _FLAT_SPAN
+    return 1.0 - float(np.count_nonzero(flat)) / image.shape[0]
+
+
+def _period_ratio(diffs: np.ndarray, period: int) -> float:
+    at_edge = (np.arange(diffs.size) + 1) % period == 0
+    return float(diffs[at_edge].mean() / max(float(diffs[~at_edge].mean()), 1e-6))
+
+
+def blockiness(image: np.ndarray) -> float:
+    """JPEG block artefacts: mean step between neighbouring pixels across 8-px block borders over the
+    mean step elsewhere (also at 4 px: a JPEG decoded at half size by DCT scaling has 4-px blocks).
+    ~1.0-1.4 for quality 95, 2.5-20 at quality 3-20, where the 8x8 blocks swamp 1-2 px scratches.
+    Measured on the image as decoded: resampling (the warp) would smear the block grid."""
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.int16)
+    if min(grey.shape) < 16:
+        return 1.0
+    dx = np.abs(np.diff(grey, axis=1)).mean(axis=0)
+    dy = np.abs(np.diff(grey, axis=0)).mean(axis=1)
+    return max((_period_ratio(dx, p) + _period_ratio(dy, p)) / 2 for p in (8, 4))
+
+
+def region_quality(image: np.ndarray, warped: Warped, *, blocks: float | None = None) -> dict[str, float]:
+    """Gate metrics (see core.gate.METRICS) of one image (as searched: possibly reduced) and its warp.
+
+    brightness, contrast: mean and standard deviation of the canvas's grey levels (0-255).
+    sharpness: variance of the Laplacian of the grey canvas (falls with blur, rises with noise/blocking).
+    region_px: the found region's shorter side in ORIGINAL pixels (the whole frame's in "resize" mode).
+    localisation, aspect: PhoneFit.confidence and the long/short side ratio (phone mode only).
+    blockiness: see blockiness(); `blocks` when measured before a resize (else on `image`)."""
+    grey = cv2.cvtColor(warped.canvas, cv2.COLOR_BGR2GRAY)
+    mean, std = cv2.meanStdDev(grey)
+    _, lap_std = cv2.meanStdDev(cv2.Laplacian(grey, cv2.CV_32F))
+    out = {
+        "brightness": float(mean[0, 0]),
+        "contrast": float(std[0, 0]),
+        "sharpness": float(lap_std[0, 0]) ** 2,
+        "completeness": completeness(image),
+        "blockiness": blockiness(image) if blocks is None else blocks,
+    }
+    fit = warped.fit
+    if fit is None:
+        out["region_px"] = float(min(image.shape[:2])) * warped.scale
+    else:
+        out["region_px"] = fit.size[0] * warped.scale
+        out["localisation"] = fit.confidence
+        out["aspect"] = fit.aspect
+    return out
+
+
+def domain_block(samples: Iterable[Mapping[str, float]], *, source: str, margin: float = 0.15) -> dict[str, Any]:
+    """The `domain` block of model.json from reference images' metrics (see gate.ranges_from_samples)."""
+    rows = list(samples)
+    names = sorted({k for r in rows for k in r})
+    columns = {n: [r[n] for r in rows if n in r] for n in names}
+    ranges: GateRanges = ranges_from_samples(columns, source=source, margin=margin)
+    return {**ranges.to_json(), "n": len(rows), "quantiles": [0.005, 0.995], "margin": margin}

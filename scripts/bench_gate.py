@@ -1,0 +1,129 @@
+"""Benchmark the domain gate through the real ingest service: a degraded corpus (inspection.vision.degrade
+on synthetic lab phones, half scratched, plus no-phone scenes), each file ingested under `partial` and
+`full` with the shipped baseline model (in-process Pipeline, temporary SQLite); then the unshifted lab
+set (seed 777, unseen in training) for the share of judgeable images the gate stops.
+
+    .venv/bin/python scripts/bench_gate.py [--base 12 --clean 200 --model-dir models]
+
+Columns per level: gate = stopped by the domain gate, other = to a person for another reason (not
+decodable, no phone found), auto = automatic decisions, auto_scr = automatic decisions on scratched phones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from inspection.config import Settings
+from inspection.core.domain import RouteKind
+from inspection.services.context import Pipeline
+from inspection.services.ingest import inspect
+from inspection.services.policies import set_policy
+from inspection.vision.degrade import NO_PHONE, PHONE_KINDS, Degraded, degrade, jpeg, no_phone
+from inspection.vision.synth import render
+
+LEVELS = ("partial", "full")
+STRENGTHS = (1, 2, 3)
+
+
+@dataclass(frozen=True)
+class Item:
+    degraded: Degraded
+    scratched: bool
+
+
+def corpus(base: int, *, seed: int = 4100) -> Iterator[Item]:
+    for i in range(base):
+        sample = render(seed, i, scratch=i % 2 == 0)
+        for kind in (*PHONE_KINDS, "partial_phone"):
+            for s in STRENGTHS:
+                yield Item(degrade(sample.image, kind, s, phone_box=sample.phone_box), sample.label == "scratch")
+    for i in range(max(1, base // 3)):
+        for kind in NO_PHONE:
+            for s in STRENGTHS:
+                yield Item(no_phone(kind, s, seed=seed + i), False)
+
+
+def outcome(app: Pipeline, data: bytes, station: str) -> str:
+    """gate | other | auto"""
+    result = inspect(app, data=data, station=station)
+    i = result.inspection
+    if i.route is RouteKind.REVIEW:
+        return "gate" if (i.reason or "").startswith("domain gate:") else "other"
+    return "auto"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--base", type=int, default=12, help="lab phones per degradation (half scratched)")
+    ap.add_argument("--clean", type=int, default=200, help="unshifted lab images")
+    ap.add_argument("--model-dir", type=Path, default=Path("models"))
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp), models_dir=args.model_dir, threads=2)
+        with Pipeline.create(settings) as app:
+            for level in LEVELS:
+                set_policy(app, station=f"bench-{level}", by="bench", reason="gate benchmark", level=level)
+            run(app, args)
+    print(f"\n{time.perf_counter() - t0:.0f} s")
+
+
+def run(app: Pipeline, args: argparse.Namespace) -> None:
+    counts: dict[tuple[str, int], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    n_files = 0
+    for item in corpus(args.base):
+        key = (item.degraded.kind, item.degraded.strength)
+        c = counts[key]
+        c["n"] += 1
+        c["n_scr"] += item.scratched
+        n_files += 1
+        for level in LEVELS:
+            o = outcome(app, item.degraded.data, f"bench-{level}")
+            c[f"{level}:{o}"] += 1
+            if o == "auto" and item.scratched:
+                c[f"{level}:auto_scr"] += 1
+    head = f"{'degradation':<24}{'str':>4}{'n':>4}{'scr':>5}"
+    for level in LEVELS:
+        head += f" | {level + ' gate':>12}{'other':>6}{'auto':>5}{'auto_scr':>9}"
+    print(f"degraded corpus: {n_files} files\n{head}")
+    totals: dict[str, int] = defaultdict(int)
+    for (kind, s), c in sorted(counts.items()):
+        line = f"{kind:<24}{s:>4}{c['n']:>4}{c['n_scr']:>5}"
+        for level in LEVELS:
+            line += f" | {c[level + ':gate']:>12}{c[level + ':other']:>6}{c[level + ':auto']:>5}"
+            line += f"{c[level + ':auto_scr']:>9}"
+        print(line)
+        for k, v in c.items():
+            totals[k] += v
+    print(f"totals: {dict(sorted(totals.items()))}")
+    clean(app, args.clean)
+
+
+def clean(app: Pipeline, n: int) -> None:
+    """Unshifted lab images (seed 777: the baseline's test seed): the gate must stop <= 1 % of judgeable."""
+    outcomes: dict[str, int] = defaultdict(int)
+    reasons: list[str] = []
+    for i in range(n):
+        sample = render(777, i, scratch=i % 2 == 0)
+        result = inspect(app, data=jpeg(sample.image), station="bench-partial")
+        reason = result.inspection.reason or ""
+        o = "gate" if reason.startswith("domain gate:") else ("other" if reason.startswith("fail-safe") else "judged")
+        outcomes[o] += 1
+        if o == "gate":
+            reasons.append(reason)
+    judgeable = outcomes["gate"] + outcomes["judged"]
+    share = outcomes["gate"] / judgeable if judgeable else 0.0
+    print(f"\nunshifted lab set (seed 777, partial): n={n}, judgeable={judgeable}, "
+          f"stopped by gate={outcomes['gate']} ({share:.1%}), not judgeable={outcomes['other']}")
+    for r in reasons:
+        print(f"  {r}")
+
+
+if __name__ == "__main__":
+    main()
