@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     decode_wait_seconds: float = Field(default=2.0, ge=0)
     # `serve` when the database is down at start: tries this many times (back-off 1, 2, 4 … 30 s), then exits 1.
     startup_db_attempts: int = Field(default=8, ge=1)
+    # Monitoring (issue 10): one sample per inspection, drift checks and alarms. Off skips even the
+    # sample insert (for benchmarks); the API process evaluates stations with new samples this often.
+    monitoring: bool = True
+    monitor_interval_seconds: float = Field(default=5.0, gt=0)
+    # Alarms firing and clearing are POSTed here as JSON (retried with back-off, never blocking ingest).
+    alarm_webhook_url: str = ""
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

@@ -6,7 +6,8 @@ set (seed 777, unseen in training) for the share of judgeable images the gate st
     .venv/bin/python scripts/bench_gate.py [--base 12 --clean 200 --model-dir models]
 
 Columns per level: gate = stopped by the domain gate, other = to a person for another reason (not
-decodable, no phone found), auto = automatic decisions, auto_scr = automatic decisions on scratched phones.
+decodable, no phone found), auto = automatic decisions, auto_scr = automatic decisions on scratched phones;
+ood = files (under partial) whose reasons include the OOD check ("unfamiliar image"), alone or beside others.
 """
 
 from __future__ import annotations
@@ -49,13 +50,14 @@ def corpus(base: int, *, seed: int = 4100) -> Iterator[Item]:
                 yield Item(no_phone(kind, s, seed=seed + i), False)
 
 
-def outcome(app: Pipeline, data: bytes, station: str) -> str:
-    """gate | other | auto"""
+def outcome(app: Pipeline, data: bytes, station: str) -> tuple[str, str]:
+    """(gate | other | auto, the reason)"""
     result = inspect(app, data=data, station=station)
     i = result.inspection
+    reason = i.reason or ""
     if i.route is RouteKind.REVIEW:
-        return "gate" if (i.reason or "").startswith("domain gate:") else "other"
-    return "auto"
+        return ("gate" if reason.startswith("domain gate:") else "other"), reason
+    return "auto", reason
 
 
 def main() -> None:
@@ -84,17 +86,18 @@ def run(app: Pipeline, args: argparse.Namespace) -> None:
         c["n_scr"] += item.scratched
         n_files += 1
         for level in LEVELS:
-            o = outcome(app, item.degraded.data, f"bench-{level}")
+            o, reason = outcome(app, item.degraded.data, f"bench-{level}")
             c[f"{level}:{o}"] += 1
+            c["ood"] += level == "partial" and "unfamiliar image" in reason
             if o == "auto" and item.scratched:
                 c[f"{level}:auto_scr"] += 1
-    head = f"{'degradation':<24}{'str':>4}{'n':>4}{'scr':>5}"
+    head = f"{'degradation':<24}{'str':>4}{'n':>4}{'scr':>5}{'ood':>5}"
     for level in LEVELS:
         head += f" | {level + ' gate':>12}{'other':>6}{'auto':>5}{'auto_scr':>9}"
     print(f"degraded corpus: {n_files} files\n{head}")
     totals: dict[str, int] = defaultdict(int)
     for (kind, s), c in sorted(counts.items()):
-        line = f"{kind:<24}{s:>4}{c['n']:>4}{c['n_scr']:>5}"
+        line = f"{kind:<24}{s:>4}{c['n']:>4}{c['n_scr']:>5}{c['ood']:>5}"
         for level in LEVELS:
             line += f" | {c[level + ':gate']:>12}{c[level + ':other']:>6}{c[level + ':auto']:>5}"
             line += f"{c[level + ':auto_scr']:>9}"

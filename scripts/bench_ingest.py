@@ -2,11 +2,15 @@
 model's forward time alone in the same run (and the ratio).
 
     .venv/bin/python scripts/bench_ingest.py [--fake-model] [--database-url URL] [--images 40]
+        [--monitoring on|off|both]
     pg_virtualenv -v 15 sh -c '.venv/bin/python scripts/bench_ingest.py --fake-model \
         --database-url postgresql+psycopg://$PGUSER:$PGPASSWORD@$PGHOST:${PGPORT:-5432}/postgres'
 
 The server runs in a child process (this script with --serve) so that client and server do not share
-a GIL. On PostgreSQL a scratch database is created and dropped.
+a GIL. On PostgreSQL a scratch database is created and dropped. `--monitoring both` runs the server
+four times in the same run, monitoring off, on, off, on (INSPECTION_MONITORING: the per-item sample
+insert and the background evaluation), each on its own images (so no run finds the files stored
+already), and prints the ratio of the mean 1-client p50 latencies on / off.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_queue import scratch_database  # noqa: E402
 
 from inspection.config import Settings  # noqa: E402
-from inspection.core.domain import Prediction  # noqa: E402
+from inspection.core.domain import Localisation, Prediction  # noqa: E402
 from inspection.core.scoring import Scored, Scorer  # noqa: E402
 from inspection.services import (
     context,  # noqa: E402
@@ -45,7 +49,7 @@ class FakeScorer:
 
     version = "fake-bench"
 
-    def score(self, images: Sequence[np.ndarray]) -> list[Scored]:
+    def score(self, images: Sequence[np.ndarray], *, localisation: Localisation | None = None) -> list[Scored]:
         out = []
         for img in images:
             small = cv2.resize(img, (64, 36), interpolation=cv2.INTER_AREA)
@@ -65,12 +69,12 @@ def scorer_factory(fake: bool, model_dir: Path, threads: int) -> context.ScorerF
     return load
 
 
-def make_jpegs(n: int) -> list[bytes]:
+def make_jpegs(n: int, *, offset: int = 0) -> list[bytes]:
     """Generated 1920x1080 phone photos (half with scratches), JPEG quality 95 as the camera sends them."""
     from inspection.vision.synth import render
 
     out = []
-    for i in range(n):
+    for i in range(offset, offset + n):
         sample = render(4242, i, scratch=i % 2 == 0)
         ok, buf = cv2.imencode(".jpg", sample.image, [cv2.IMWRITE_JPEG_QUALITY, 95])
         assert ok
@@ -89,7 +93,12 @@ def serve(args: argparse.Namespace) -> None:
 
     from inspection.api.app import create_app
 
-    settings = Settings(data_dir=Path(args.data_dir), database_url=args.database_url, threads=args.threads)
+    settings = Settings(
+        data_dir=Path(args.data_dir),
+        database_url=args.database_url,
+        threads=args.threads,
+        monitoring=args.monitoring != "off",
+    )
     app = create_app(
         settings, scorer_factory=scorer_factory(args.fake_model, Path(args.model_dir), args.threads)
     )
@@ -122,6 +131,7 @@ def main() -> None:
     ap.add_argument("--fake-model", action="store_true", help="use a trivial scorer (no artifact needed)")
     ap.add_argument("--images", type=int, default=40)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--monitoring", choices=("on", "off", "both"), default="on", help="both: off, then on")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--data-dir", default="", help=argparse.SUPPRESS)
@@ -150,48 +160,68 @@ def main() -> None:
             failed = sum(not sc.prediction.valid for sc in scored)
             if failed:  # the numbers would measure the fail-safe path, not the model
                 sys.exit(f"error: {failed} of {len(decoded)} benchmark images got no valid model output")
-        port = free_port()
-        env = os.environ | {"PYTHONPATH": str(Path.cwd())}
-        cmd = [
-            sys.executable,
-            __file__,
-            "--serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(tmp / "data"),
-            "--database-url",
-            url,
-            "--model-dir",
-            args.model_dir,
-            "--threads",
-            str(args.threads),
-        ]
-        if args.fake_model:
-            cmd.append("--fake-model")
-        server = subprocess.Popen(cmd, env=env)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            run_clients(base, token, images[:2], 1)  # warm-up (model load)
-            backend = url.split(":")[0]
-            print(f"backend: {backend}; model: {scorer.version}; forward alone {forward * 1e3:.1f} ms/image")
-            for clients in (1, 4):
-                wall, lat = run_clients(base, token, images, clients)
-                rate = len(images) / wall
-                p50 = statistics.median(lat) * 1e3
-                print(
-                    f"clients={clients}: {rate:.1f} images/s, p50 latency {p50:.1f} ms; "
-                    f"per-image wall / forward = {(wall / len(images)) / forward:.2f}x"
-                )
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        # Alternating runs: a machine whose load drifts during the run biases neither mode.
+        modes = ("off", "on", "off", "on") if args.monitoring == "both" else (args.monitoring,)
+        p50: dict[str, list[float]] = {"off": [], "on": []}
+        for k, mode in enumerate(modes):
+            run_images = images if k == 0 else make_jpegs(args.images, offset=10_000 * k)  # no file-exists shortcut
+            p50[mode].append(_bench_server(args, url, tmp, token, run_images, mode=mode, forward=forward))
+        if p50["on"] and p50["off"]:
+            on, off = statistics.fmean(p50["on"]), statistics.fmean(p50["off"])
+            print(f"monitoring on / off, mean p50 latency with 1 client: {on:.1f} / {off:.1f} ms = {on / off:.3f}x")
+
+
+def _bench_server(
+    args: argparse.Namespace, url: str, tmp: Path, token: str, images: list[bytes], *, mode: str, forward: float
+) -> float:
+    """Serve from a child process with monitoring `mode`, time 1 and 4 clients; the 1-client p50 (ms)."""
+    port = free_port()
+    env = os.environ | {"PYTHONPATH": str(Path.cwd())}
+    cmd = [
+        sys.executable,
+        __file__,
+        "--serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp / "data"),
+        "--database-url",
+        url,
+        "--model-dir",
+        args.model_dir,
+        "--threads",
+        str(args.threads),
+        "--monitoring",
+        mode,
+    ]
+    if args.fake_model:
+        cmd.append("--fake-model")
+    server = subprocess.Popen(cmd, env=env)
+    first_p50 = 0.0
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        run_clients(base, token, images[:2], 1)  # warm-up (model load)
+        backend = url.split(":")[0]
+        print(f"backend: {backend}; monitoring {mode}; forward alone {forward * 1e3:.1f} ms/image")
+        for clients in (1, 4):
+            wall, lat = run_clients(base, token, images, clients)
+            rate = len(images) / wall
+            p50 = statistics.median(lat) * 1e3
+            first_p50 = first_p50 or p50
+            print(
+                f"clients={clients}: {rate:.1f} images/s, p50 latency {p50:.1f} ms; "
+                f"per-image wall / forward = {(wall / len(images)) / forward:.2f}x"
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return first_p50
 
 
 if __name__ == "__main__":

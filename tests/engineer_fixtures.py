@@ -99,10 +99,10 @@ def fake_model_dirs(settings: Settings, names: list[str]) -> None:
 class InvertedScorer(BrightnessScorer):
     """Score = 1 - brightness: disagrees with BrightnessScorer wherever the image is not mid-grey."""
 
-    def score(self, images: Any) -> Any:
+    def score(self, images: Any, *, localisation: Any = None) -> Any:
         from dataclasses import replace
 
-        out = super().score(images)
+        out = super().score(images, localisation=localisation)
         return [type(s)(replace(s.prediction, score=1.0 - float(s.prediction.score or 0.0)), s.heatmap) for s in out]
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import cv2
 import numpy as np
 
-from inspection.core.domain import Prediction, Region
+from inspection.core.domain import Localisation, Prediction, Region
 from inspection.core.scoring import Scored
 
 
@@ -21,7 +21,7 @@ class BrightnessScorer:
         self.version = version
         self.calls = 0
 
-    def score(self, images: Sequence[np.ndarray]) -> list[Scored]:
+    def score(self, images: Sequence[np.ndarray], *, localisation: Localisation | None = None) -> list[Scored]:
         out = []
         for img in images:
             self.calls += 1
@@ -35,14 +35,14 @@ class BrightnessScorer:
 class RaisingScorer:
     version = "broken-1"
 
-    def score(self, images: Sequence[np.ndarray]) -> list[Scored]:
+    def score(self, images: Sequence[np.ndarray], *, localisation: Localisation | None = None) -> list[Scored]:
         raise RuntimeError("CUDA out of memory")
 
 
 class NaNScorer:
     version = "nan-1"
 
-    def score(self, images: Sequence[np.ndarray]) -> list[Scored]:
+    def score(self, images: Sequence[np.ndarray], *, localisation: Localisation | None = None) -> list[Scored]:
         return [Scored(Prediction(self.version, float("nan")), None) for _ in images]
 
 
@@ -52,7 +52,7 @@ class SlowScorer:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
 
-    def score(self, images: Sequence[np.ndarray]) -> list[Scored]:
+    def score(self, images: Sequence[np.ndarray], *, localisation: Localisation | None = None) -> list[Scored]:
         time.sleep(self.seconds)
         return [Scored(Prediction(self.version, 0.01), None) for _ in images]
 

@@ -15,7 +15,7 @@ import logging
 
 import gradio as gr
 
-from ui import engineer_history, engineer_policy, engineer_reports
+from ui import engineer_history, engineer_monitor, engineer_policy, engineer_reports, engineer_station
 from ui.context import UiContext
 
 log = logging.getLogger(__name__)
@@ -28,10 +28,14 @@ def build(ctx: UiContext) -> None:
     with gr.Tabs():
         with gr.Tab("Policy", id="policy"):
             engineer_policy.build(ctx)
+        with gr.Tab("Station setup", id="station"):
+            engineer_station.build(ctx)
         with gr.Tab("Reports", id="reports"):
             engineer_reports.build(ctx)
         with gr.Tab("History", id="history"):
             engineer_history.build(ctx)
+        with gr.Tab(engineer_monitor.TAB_LABEL, id="monitoring") as monitoring_tab:
+            engineer_monitor.build(ctx, tab=monitoring_tab)
         for title, module in OPTIONAL_TABS:
             if importlib.util.find_spec(module) is None:
                 continue

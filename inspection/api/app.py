@@ -24,7 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 
-from inspection.api import health, inspections, policies, queue, reports, session, users
+from inspection.api import health, inspections, monitoring, policies, queue, reports, session, users
 from inspection.api.csrf import CsrfMiddleware
 from inspection.api.metrics import ApiMetrics, MetricsMiddleware
 from inspection.api.security import ExposureGuard, SecurityHeaders
@@ -117,7 +117,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Monitoring evaluates in the background; INSPECTION_MONITORING=0 turns it off with the samples.
+        monitor = monitoring.MonitorLoop(ctx).start() if ctx.settings.monitoring else None
         yield
+        if monitor is not None:
+            monitor.stop()
         if owned:
             ctx.close()
 
@@ -132,7 +136,7 @@ def create_app(
     _add_error_handlers(app)
     body_limit = ctx.settings.max_upload_bytes + inspections.MULTIPART_OVERHEAD
     app.include_router(inspections.router, max_body_size=body_limit)
-    for module in (queue, session, policies, reports, users, health):
+    for module in (queue, session, policies, reports, monitoring, users, health):
         app.include_router(module.router)
     return app
 

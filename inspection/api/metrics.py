@@ -4,6 +4,8 @@ Counters and histograms are updated on the hot path (every request, every stored
 queue gauges are read from the database at scrape time, open items only (`review.queue_depth`), so a
 scrape costs one small query plus one read of the station index; `inspection_queue_depth{status="queued"}`
 is 0, not missing, for every station with a policy or any inspection.
+Monitoring (open alarms, each rule's latest drift statistic and p-value) is read the same way
+(`MonitorCollector`, two small queries).
 
 Several server processes (`uvicorn --workers N`, gunicorn): start them with `PROMETHEUS_MULTIPROC_DIR`
 set to an empty directory. Every process then writes its values there and any process answering
@@ -19,6 +21,7 @@ import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -27,7 +30,7 @@ from prometheus_client.process_collector import ProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inspection import store
-from inspection.services import review
+from inspection.services import monitoring, review
 from inspection.services.context import Pipeline
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -74,6 +77,50 @@ class QueueCollector:
             if q is not None and q.oldest is not None:
                 age.add_metric([station, status], round(max(0.0, now - q.oldest.timestamp()), 3))
         return [depth, age]
+
+
+class MonitorCollector:
+    """Monitoring read from the database at scrape time (so every server process exports the same):
+    `inspection_alarm_open` (1 per open alarm, by station, rule and severity), the latest look of
+    every rule (`inspection_drift_statistic`, `inspection_drift_p_value`, by station, metric and rule;
+    untested looks left out) and `inspection_monitor_evaluation_age_seconds` per station."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+        look = ["station", "metric", "rule"]
+        return (
+            GaugeMetricFamily(
+                "inspection_alarm_open", "Open monitoring alarms (1 each).", labels=["station", "rule", "severity"]
+            ),
+            GaugeMetricFamily("inspection_drift_statistic", "Latest drift statistic of each rule.", labels=look),
+            GaugeMetricFamily("inspection_drift_p_value", "Latest drift p-value of each rule.", labels=look),
+            GaugeMetricFamily(
+                "inspection_monitor_evaluation_age_seconds", "Time since the station was evaluated.", labels=["station"]
+            ),
+        )
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families()
+
+    def collect(self) -> Iterable[Metric]:
+        alarms, stats, pvalues, age = self._families()
+        gauges = monitoring.monitor_gauges(self.pipeline)
+        for a in gauges.alarms:
+            alarms.add_metric([a.station, a.rule, a.severity], 1)
+        now = time.time()
+        for st in gauges.stations:
+            evaluated = st.evaluated_at if st.evaluated_at.tzinfo else st.evaluated_at.replace(tzinfo=UTC)
+            age.add_metric([st.station], round(max(0.0, now - evaluated.timestamp()), 3))
+            for r in st.results:
+                labels = [st.station, str(r.get("metric")), str(r.get("rule"))]
+                if r.get("statistic") is not None:
+                    stats.add_metric(labels, float(r["statistic"]))
+                if r.get("p_value") is not None:
+                    pvalues.add_metric(labels, float(r["p_value"]))
+        return [alarms, stats, pvalues, age]
 
 
 class _WorkerMemory:
@@ -157,6 +204,7 @@ class ApiMetrics:
             self.instruments = _instruments(self.registry)
             ProcessCollector(registry=self.registry)
         self.registry.register(QueueCollector(pipeline))
+        self.registry.register(MonitorCollector(pipeline))
 
     def observe_request(self, *, method: str, path: str, status: int, seconds: float) -> None:
         self.instruments.requests.labels(method, path, str(status)).inc()

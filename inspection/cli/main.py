@@ -16,11 +16,13 @@ from inspection.cli import (
     imports,
     model,
     models,
+    monitor,
     pipeline,
     policy,
     reports,
     retrain,
     serve,
+    station,
     thresholds,
     tokens,
 )
@@ -51,6 +53,7 @@ def build_app(*, scorer_factory: ScorerFactoryMaker | None = None) -> typer.Type
     app.command("retrain")(retrain.retrain_cmd)
     app.command("export")(export.export_cmd)
     app.add_typer(policy.app, name="policy")
+    app.add_typer(station.app, name="station")
     app.add_typer(tokens.app, name="tokens")
     app.add_typer(reports.audit_app, name="audit")
     app.add_typer(reports.shadow_app, name="shadow")
@@ -58,6 +61,7 @@ def build_app(*, scorer_factory: ScorerFactoryMaker | None = None) -> typer.Type
     app.add_typer(serve.users_app, name="users")
     app.add_typer(thresholds.app, name="thresholds")
     app.add_typer(models.app, name="models")
+    app.add_typer(monitor.app, name="monitor")
     app.add_typer(imports.app, name="import")
     return app
 

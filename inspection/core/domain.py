@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -38,6 +39,45 @@ class Role(StrEnum):
     INSPECTOR = "inspector"
     ENGINEER = "engineer"
     ADMIN = "admin"
+
+
+class LocalisationMode(StrEnum):
+    AUTO = "auto"  # find the phone in the frame (default)
+    ROI = "roi"  # a fixed rectangle of the frame is the inspected region
+    FRAME = "frame"  # the whole frame is the inspected region
+
+
+@dataclass(frozen=True)
+class Localisation:
+    """How a station finds the inspected region. `roi` = (x, y, w, h) as fractions (0-1) of the frame.
+
+    Never says "no phone found" in roi or frame mode. None (at call sites) means auto.
+    """
+
+    mode: LocalisationMode = LocalisationMode.AUTO
+    roi: tuple[float, float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            mode = LocalisationMode(self.mode)
+        except ValueError as exc:
+            raise ValueError(f"unknown localisation mode {self.mode!r} (auto, roi or frame)") from exc
+        object.__setattr__(self, "mode", mode)
+        if mode is LocalisationMode.ROI:
+            if self.roi is None:
+                raise ValueError("roi mode needs a rectangle (x, y, w, h) as fractions of the frame")
+            if len(self.roi) != 4:
+                raise ValueError("roi must be four numbers (x, y, w, h)")
+            x, y, w, h = (float(v) for v in self.roi)
+            if not all(math.isfinite(v) for v in (x, y, w, h)):
+                raise ValueError("roi values must be finite numbers")
+            if w <= 0 or h <= 0:
+                raise ValueError("roi width and height must be positive")
+            if x < 0 or y < 0 or x + w > 1 + 1e-9 or y + h > 1 + 1e-9:
+                raise ValueError("roi must lie within the frame: fractions 0-1 with x + w <= 1 and y + h <= 1")
+            object.__setattr__(self, "roi", (x, y, w, h))
+        elif self.roi is not None:
+            raise ValueError(f"{mode.value} mode takes no roi")
 
 
 class PolicyError(ValueError):

@@ -40,6 +40,7 @@ class MetricSpec:
     label: str  # the measured quantity, e.g. "exposure"
     relative: bool
     unit: str = ""
+    show_limit: bool = False  # append "(limit Y)": for scores whose scale means nothing to a reader
 
 
 # The order is the order reasons are reported in: the most telling first.
@@ -52,6 +53,9 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("contrast", "low contrast", "contrast too high", "contrast", relative=True),
     MetricSpec("sharpness", "blurred", "noisy", "sharpness", relative=True),
     MetricSpec("blockiness", None, "heavily compressed", "JPEG blockiness", relative=False),
+    # distance of the model's pooled features from its reference images' (vision.features): the catch-all
+    # for what no single metric above names (no phone, another product, a new background)
+    MetricSpec("ood", None, "unfamiliar image", "OOD score", relative=False, show_limit=True),
 )
 _SPECS = {s.name: s for s in METRICS}
 
@@ -114,23 +118,27 @@ class GateFailure:
     reason: str  # specific and human-readable, e.g. "too dark: exposure 6 % of reference"
 
 
-def _describe(spec: MetricSpec, value: float, rng: MetricRange, word: str) -> str:
+def _shown(value: float) -> str:
+    return f"{value:.0f}" if abs(value) >= 10 else f"{value:.2f}"
+
+
+def _describe(spec: MetricSpec, value: float, rng: MetricRange, word: str, limit: float) -> str:
     if spec.relative and rng.reference:
         return f"{word}: {spec.label} {value / rng.reference * 100:.0f} % of reference"
     if spec.unit == "%":
         return f"{word}: {spec.label} {value * 100:.0f} %"
-    shown = f"{value:.0f}" if abs(value) >= 10 else f"{value:.2f}"
     label = f"{spec.label} " if spec.label else ""
-    return f"{word}: {label}{shown}{spec.unit}"
+    suffix = f" (limit {_shown(limit)})" if spec.show_limit else ""
+    return f"{word}: {label}{_shown(value)}{spec.unit}{suffix}"
 
 
 def _check_one(spec: MetricSpec, value: float, rng: MetricRange) -> GateFailure | None:
     if not np.isfinite(value):
         return GateFailure(spec.name, value, f"{spec.name} not measurable")
     if spec.low is not None and rng.lo is not None and value < rng.lo:
-        return GateFailure(spec.name, value, _describe(spec, value, rng, spec.low))
+        return GateFailure(spec.name, value, _describe(spec, value, rng, spec.low, rng.lo))
     if spec.high is not None and rng.hi is not None and value > rng.hi:
-        return GateFailure(spec.name, value, _describe(spec, value, rng, spec.high))
+        return GateFailure(spec.name, value, _describe(spec, value, rng, spec.high, rng.hi))
     return None
 
 

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from inspection.core.domain import Prediction
+from inspection.core.domain import Localisation, Prediction
 from inspection.core.gate import GateFailure
 
 
@@ -27,12 +27,16 @@ class Scored:
     # (or not checked, e.g. a fake scorer). Any failure forbids an automatic decision (core.policy).
     gate: tuple[GateFailure, ...] = ()
     quality: dict[str, float] = field(default_factory=dict)  # the metrics the gate checked
+    # the image's pooled backbone features on the artifact's PCA basis (k = 8, whitened: ~N(0, 1) on the
+    # reference images); () when the model or fake gives none. Monitoring compares them with the reference.
+    features: tuple[float, ...] = ()
 
 
 class Scorer(Protocol):
     version: str
 
-    def score(self, images: Sequence[np.ndarray]) -> list[Scored]:
+    def score(self, images: Sequence[np.ndarray], *, localisation: Localisation | None = None) -> list[Scored]:
         """Score decoded HxWx3 uint8 BGR images. Never raises for one bad image: that item gets a
-        Prediction with `error` set (score None) and the others are still scored."""
+        Prediction with `error` set (score None) and the others are still scored. `localisation`: how
+        the station finds the inspected region (None: find the phone)."""
         ...

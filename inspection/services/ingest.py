@@ -29,9 +29,11 @@ from inspection.core.domain import (
 from inspection.core.gate import GateFailure
 from inspection.core.policy import audit_draw, route
 from inspection.core.scoring import Scored
+from inspection.services import monitoring
 from inspection.services.context import Pipeline
 from inspection.services.errors import IdempotencyConflict, InputError, NotFound, UploadTooLarge
 from inspection.services.policies import policy_from_row
+from inspection.services.stations import StationSetup, gate_for, recalibrated, setup_from_row
 from inspection.services.validation import validate_station
 from inspection.vision import images
 from inspection.vision.formats import NOT_SUPPORTED, refusal, sniff_format
@@ -111,18 +113,23 @@ def _decode(app: Pipeline, data: bytes, fmt: str | None) -> _Decoded:
         "brightness": float(m.brightness),
         "contrast": float(m.contrast),
         "sharpness": float(m.sharpness),
+        "colour_cast": float(m.colour_cast),
     }
     return _Decoded(img, None, metrics)
 
 
-def _run_model(app: Pipeline, name: str, image: np.ndarray) -> Scored:
-    """Score one image. Exceptions and time-outs become a Prediction with `error` (→ a person)."""
+def _run_model(app: Pipeline, name: str, image: np.ndarray, setup: StationSetup) -> Scored:
+    """Score one image. Exceptions and time-outs become a Prediction with `error` (→ a person).
+    The station's localisation goes to the scorer; its gate overrides re-check the quality metrics."""
     t0 = time.perf_counter()
     version = name
     try:
         scorer = app.scorer(name)
         version = scorer.version
-        future = app._executor.submit(scorer.score, [image])
+        # auto is the scorer's default: called without the keyword, as every scorer accepts
+        loc = setup.localisation_arg
+        kwargs = {} if loc is None else {"localisation": loc}
+        future = app._executor.submit(scorer.score, [image], **kwargs)
         scored = future.result(timeout=app.settings.score_timeout_seconds)[0]
     except FutureTimeout:
         err = f"model time-out after {app.settings.score_timeout_seconds:g} s"
@@ -136,7 +143,7 @@ def _run_model(app: Pipeline, name: str, image: np.ndarray) -> Scored:
         # Normalise: a NaN or out-of-range score is stored as "no score" with the reason.
         pred = replace(pred, score=None, error=pred.error or f"invalid score {pred.score!r}")
         return Scored(pred, None)
-    return replace(scored, prediction=pred)
+    return replace(scored, prediction=pred, gate=gate_for(setup, scored, getattr(scorer, "gate_ranges", None)))
 
 
 @dataclass(frozen=True)
@@ -144,6 +151,7 @@ class _Scoring:
     decision: Prediction | None
     rows: list[tuple[str, Scored]]  # (role, output) to store
     gate: tuple[GateFailure, ...] = ()  # the domain gate's verdict from the deciding model
+    features: tuple[float, ...] = ()  # the deciding model's feature summary (monitoring)
 
 
 def _score_all(
@@ -153,24 +161,26 @@ def _score_all(
     level: AutomationLevel,
     sha: str,
     deployment: store.DeploymentRow | None,
+    setup: StationSetup,
 ) -> _Scoring:
     if image is None or not level.runs_model:
         return _Scoring(None, [])
     production = deployment.production_version if deployment else app.settings.default_model
-    prod = _run_model(app, production, image)
+    prod = _run_model(app, production, image, setup)
     rows: list[tuple[str, Scored]] = [(store.PredictionRole.PRODUCTION, prod)]
     decision, gate = prod.prediction, prod.gate
     if deployment is not None and deployment.candidate_version:
         mode = deployment.mode
         if mode == store.DeploymentMode.SHADOW:
-            rows.append((store.PredictionRole.SHADOW, _run_model(app, deployment.candidate_version, image)))
+            rows.append((store.PredictionRole.SHADOW, _run_model(app, deployment.candidate_version, image, setup)))
         # Canary items are chosen by image hash (domain-separated from the audit draw): a re-sent
         # image always meets the same model.
         elif mode == store.DeploymentMode.CANARY and _canary(sha, deployment.canary_fraction):
-            cand = _run_model(app, deployment.candidate_version, image)
+            cand = _run_model(app, deployment.candidate_version, image, setup)
             rows.append((store.PredictionRole.CANARY, cand))
             decision, gate = cand.prediction, cand.gate
-    return _Scoring(decision, rows, gate)
+    features = next((s.features for _, s in rows if s.prediction is decision), ())
+    return _Scoring(decision, rows, gate, features)
 
 
 def _canary(sha: str, fraction: float) -> bool:
@@ -255,6 +265,7 @@ def inspect(
     key = (idempotency_key or "").strip() or None
     if key is not None and len(key) > 255:
         raise InputError("Idempotency-Key is longer than 255 characters")
+    t0 = time.perf_counter()  # the monitoring sample's latency: decode + score + route
     sha = hashlib.sha256(data).hexdigest()
     if key is not None:
         replay = _replay(app, station=station, key=key, sha=sha)
@@ -266,20 +277,23 @@ def inspect(
     with app.read() as session:
         policy = policy_from_row(station, store.current_policy(session, station=station))
         deployment = store.current_deployment(session)
+        setup = setup_from_row(station, store.current_station_setup(session, station=station))
     # The slot is held while the full-resolution pixels live (decode and scoring); Overloaded (503)
     # is raised before anything is stored, so a retry starts clean.
     with app.decodes.slot(_header_pixels(data, app.settings.max_pixels) if fmt is not None else 0):
         rel_path = _store_image_file(app, data=data, sha=sha, ext=fmt)  # the file exists before any row
         decoded = _decode(app, data, fmt)
-        scoring = _score_all(app, image=decoded.image, level=policy.level, sha=sha, deployment=deployment)
+        scoring = _score_all(app, image=decoded.image, level=policy.level, sha=sha, deployment=deployment, setup=setup)
         decoded = replace(decoded, image=None)  # free the pixels before the slot is given back
 
     error: str | None
+    raw_score: float | None = None
     if decoded.problem is not None:
         error = f"undecodable image: {decoded.problem.reason}"
         decision: Prediction | None = Prediction(model_version="none", score=None, error=error)
     else:
-        decision = scoring.decision
+        # the decision score is recalibrated for the station; prediction rows keep the raw score
+        decision, raw_score = recalibrated(setup, scoring.decision)
         error = decision.error if decision is not None else None
     decided = route(decision, policy, image_hash=sha, gate=scoring.gate)
     reason = decided.reason if error is None or error in decided.reason else f"{decided.reason}; {error}"
@@ -330,6 +344,9 @@ def inspect(
             row.image_id = stored_image.id
             store.add_inspection(session, row=row)
             assert row.id is not None
+            _record_sample(
+                app, session, row=row, decoded=decoded, scoring=scoring, decision=decision, raw_score=raw_score, t0=t0
+            )
             for role, s in scoring.rows:
                 p = s.prediction
                 store.add_prediction(
@@ -361,6 +378,8 @@ def inspect(
                     "model_version": row.model_version,
                     "source_name": image.source_name,
                     "sha256": sha,
+                    "raw_score": raw_score,  # the model's score when `score` was recalibrated
+                    "station_setup": setup.version,
                 },
             )
     except IntegrityError:
@@ -372,6 +391,44 @@ def inspect(
         raise
     regions = decision.regions if decision is not None and decision.valid else ()
     return IngestResult(_to_inspection(row, sha=sha, regions=regions), created=True, problem=decoded.problem)
+
+
+def _record_sample(
+    app: Pipeline,
+    session: store.Session,
+    *,
+    row: store.InspectionRow,
+    decoded: _Decoded,
+    scoring: _Scoring,
+    decision: Prediction | None,
+    raw_score: float | None,
+    t0: float,
+) -> None:
+    """The item's monitoring sample, in the same transaction (one insert; none with monitoring off).
+    The sample keeps the model's raw score: the model's reference distribution is of raw scores, and the
+    label-free escape estimate applies the station's calibration itself (services.monitor_data)."""
+    valid = decision is not None and decision.valid
+    monitoring.record_sample(
+        app,
+        session,
+        inspection_id=row.id,
+        station=row.station,
+        at=row.received_at,
+        model_version=row.model_version,
+        metrics=decoded.metrics,
+        flags={
+            "unreadable": decoded.problem is not None,
+            "unjudgeable": bool(scoring.gate),
+            "to_people": row.status == store.Status.QUEUED,
+            "auto_pass": row.route == RouteKind.AUTO_PASS,
+            "auto_reject": row.route == RouteKind.AUTO_REJECT,
+            "audit": row.audit,
+        },
+        score=raw_score if raw_score is not None else row.score,
+        n_regions=len(decision.regions) if decision is not None and valid else None,
+        latency_ms=(time.perf_counter() - t0) * 1000.0,
+        features=scoring.features,
+    )
 
 
 def _header_pixels(data: bytes, max_pixels: int) -> int:

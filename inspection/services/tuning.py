@@ -20,9 +20,11 @@ import numpy as np
 
 from inspection import store
 from inspection.core import metrics, thresholds
-from inspection.core.domain import Label
+from inspection.core.domain import Label, LabelledScore
+from inspection.services import history as _history
 from inspection.services.context import Pipeline
-from inspection.services.history import HistoryStats, labelled_history, model_names, station_history
+from inspection.services.history import HistoryStats, labelled_history, model_names
+from inspection.services.stations import recalibrated_history
 
 __all__ = [
     "Calibration",
@@ -39,6 +41,15 @@ __all__ = [
 ]
 
 audit_weight = store.audit_weight  # the one weighting rule, kept with the labelled-history query
+
+
+def station_history(
+    app: Pipeline, *, station: str | None, model_version: str | None = None
+) -> tuple[str, list[LabelledScore], HistoryStats]:
+    """`history.station_history` with the station's recalibration applied (when it has one fitted for
+    the version): the what-if and the suggestion replay the scores the live decisions use."""
+    version, labelled, stats = _history.station_history(app, station=station, model_version=model_version)
+    return version, recalibrated_history(app, station=station, version=version, history=labelled), stats
 
 
 class SuggestOptions(TypedDict, total=False):

@@ -269,4 +269,139 @@ class UserSessionRow(SQLModel, table=True):
     revoked_at: datetime | None = None  # logout
 
 
+class MonitorSampleRow(SQLModel, table=True):
+    """One ingested item as monitoring sees it (frame metrics, route flags, score, features): written in
+    ingest's own transaction, read by the drift checks and the monitoring report."""
+
+    __tablename__ = "monitor_samples"
+    __table_args__ = (
+        sa.Index("ix_monitor_samples_station_id", "station", "id"),
+        sa.Index("ix_monitor_samples_station_at", "station", "at"),
+        sa.Index("ix_monitor_samples_at", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    inspection_id: int | None = None  # no foreign key: monitoring never blocks deleting an item
+    station: str = Field(max_length=64)
+    model_version: str | None = Field(default=None, max_length=128)
+    at: datetime
+    brightness: float | None = None  # frame metrics (vision.images.image_metrics); None: undecodable
+    contrast: float | None = None
+    sharpness: float | None = None
+    colour_cast: float | None = None
+    width: int | None = None
+    height: int | None = None
+    unreadable: bool = False  # the bytes did not decode
+    unjudgeable: bool = False  # the domain gate refused (no phone found, out of range)
+    to_people: bool = False
+    auto_pass: bool = False
+    auto_reject: bool = False
+    audit: bool = False
+    score: float | None = None
+    n_regions: int | None = None
+    latency_ms: float | None = None  # time to decide the item (decode + score + route)
+    features: list[float] = Field(default_factory=list, sa_type=JSON)  # the deciding model's, may be empty
+
+
+class AlarmRuleSetRow(SQLModel, table=True):
+    """A station's alarm rules, versioned like policies; the latest version is in force."""
+
+    __tablename__ = "alarm_rule_sets"
+    __table_args__ = (sa.UniqueConstraint("station", "version", name="uq_alarm_rule_sets_station_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    station: str = Field(max_length=64)
+    version: int
+    rules: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # core.alarms.AlarmRuleSet.to_json()
+    created_by: str = Field(max_length=64)
+    created_at: datetime
+    reason: str
+    old: dict[str, Any] | None = Field(default=None, sa_type=JSON)  # the rules replaced; None for v1
+
+
+class AlarmRow(SQLModel, table=True):
+    """A rule that fired: open until `cleared_at`. At most one open alarm per station and rule."""
+
+    __tablename__ = "alarms"
+    __table_args__ = (
+        # The database itself refuses a second open alarm of one rule (two evaluating processes race).
+        sa.Index(
+            "uq_alarms_one_open",
+            "station",
+            "rule",
+            unique=True,
+            sqlite_where=sa.text("cleared_at IS NULL"),
+            postgresql_where=sa.text("cleared_at IS NULL"),
+        ),
+        sa.Index("ix_alarms_station_opened", "station", "opened_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    station: str = Field(max_length=64)
+    rule: str = Field(max_length=64)
+    metric: str = Field(max_length=64)
+    severity: str = Field(max_length=16)
+    opened_at: datetime
+    cleared_at: datetime | None = None
+    evidence: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # the test result that fired it
+    first_sample_id: int | None = None  # the drifted window (monitor_samples ids), for example images
+    last_sample_id: int | None = None
+
+
+class StationReferenceRow(SQLModel, table=True):
+    """A station's own reference window (versioned); without one the production model's reference holds."""
+
+    __tablename__ = "station_references"
+    __table_args__ = (sa.UniqueConstraint("station", "version", name="uq_station_references_station_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    station: str = Field(max_length=64)
+    version: int
+    spec: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # first N after a date, or a date range
+    reference: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # core.drift.Reference.to_json()
+    n: int
+    first_sample_id: int | None = None  # the window's samples, for reference example images
+    last_sample_id: int | None = None
+    created_by: str = Field(max_length=64)
+    created_at: datetime
+    reason: str
+
+
+class MonitorStateRow(SQLModel, table=True):
+    """Per station: the last evaluation (which samples it saw, its drift results): the Prometheus
+    gauges and every server process read it here."""
+
+    __tablename__ = "monitor_states"
+
+    station: str = Field(primary_key=True, max_length=64)
+    evaluated_at: datetime
+    last_sample_id: int  # the newest sample the evaluation saw
+    n_seen: int  # the station's samples so far: rules look every `step` of them
+    results: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+
+
+class StationSetupRow(SQLModel, table=True):
+    """A station's setup, versioned like policy_versions: how the inspected region is found, the
+    engineer's gate overrides, and the score recalibration. The latest version is in force."""
+
+    __tablename__ = "station_setups"
+    __table_args__ = (sa.UniqueConstraint("station", "version", name="uq_station_setups_station_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    station: str = Field(max_length=64)
+    version: int
+    localisation: str = Field(default="auto", max_length=16)  # auto / roi / frame
+    roi: list[float] | None = Field(default=None, sa_type=JSON)  # [x, y, w, h] fractions; roi mode only
+    gate: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # metric -> {"lo", "hi"} override
+    temperature: float | None = None  # None: no recalibration
+    ece_before: float | None = None
+    ece_after: float | None = None
+    n_labels: int | None = None
+    calibration_model: str | None = Field(default=None, max_length=128)  # the version it was fitted for
+    created_by: str = Field(max_length=64)
+    created_at: datetime
+    reason: str
+    old: dict[str, Any] | None = Field(default=None, sa_type=JSON)  # previous values; None for v1
+
+
 METADATA = SQLModel.metadata

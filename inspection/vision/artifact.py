@@ -19,7 +19,7 @@ from inspection.vision.artifact_meta import (
     update_metrics,
     write_meta_json,
 )
-from inspection.vision.model import NetConfig, ScratchNet
+from inspection.vision.model import NetConfig, ScoringNet, ScratchNet
 from inspection.vision.preprocess import PreprocessSpec
 
 __all__ = [
@@ -52,6 +52,8 @@ class ModelMeta:
     metrics: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     domain: dict[str, Any] = field(default_factory=dict)  # the domain gate's accepted ranges (core.gate)
+    # reference distributions for monitoring: features PCA (vision.features) + core.drift Reference JSON
+    monitor: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +67,7 @@ class ModelMeta:
             "metrics": self.metrics,
             "training": self.training,
             **({"domain": self.domain} if self.domain else {}),
+            **({"monitor": self.monitor} if self.monitor else {}),
         }
 
     @staticmethod
@@ -82,6 +85,7 @@ class ModelMeta:
             metrics=dict(data.get("metrics", {})),
             training=dict(data.get("training", {})),
             domain=dict(data.get("domain") or {}),
+            monitor=dict(data.get("monitor") or {}),
         )
 
 
@@ -94,7 +98,8 @@ def save_artifact(directory: Path, net: ScratchNet, meta: ModelMeta) -> None:
 
 
 def export_onnx(net: ScratchNet, meta: ModelMeta, path: Path) -> None:
-    """Fixed canvas size, dynamic batch. Outputs: image logit (N), cell logits (N x h x w)."""
+    """Fixed canvas size, dynamic batch. Outputs: image logit (N), cell logits (N x h x w), pooled
+    backbone features (N x D) — model.ScoringNet, the same computation as the torch path."""
     spec = meta.preprocess
     example = torch.zeros(1, 3, spec.canvas_h, spec.canvas_w)
     was_training = net.training
@@ -102,8 +107,9 @@ def export_onnx(net: ScratchNet, meta: ModelMeta, path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            net, (example,), str(path), input_names=["x"], output_names=["logit", "cells"],
-            dynamic_axes={"x": {0: "n"}, "logit": {0: "n"}, "cells": {0: "n"}}, opset_version=17, dynamo=False,
+            ScoringNet(net), (example,), str(path), input_names=["x"], output_names=["logit", "cells", "features"],
+            dynamic_axes={"x": {0: "n"}, "logit": {0: "n"}, "cells": {0: "n"}, "features": {0: "n"}},
+            opset_version=17, dynamo=False,
         )
     net.train(was_training)
 

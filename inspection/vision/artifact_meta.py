@@ -52,8 +52,11 @@ def update_metrics(directory: Path, metrics: dict[str, Any]) -> None:
     write_meta_json(directory, data)
 
 
-def update_domain(directory: Path, domain: dict[str, Any]) -> None:
-    """Replace the artifact's `domain` block (the domain gate's accepted ranges); weights are untouched."""
+def update_domain(directory: Path, domain: dict[str, Any], *, monitor: dict[str, Any] | None = None) -> None:
+    """Replace the artifact's `domain` block (the domain gate's accepted ranges) and, when given, its
+    `monitor` block (reference distributions); weights are untouched."""
     data = read_meta_json(directory)
     data["domain"] = domain
+    if monitor is not None:
+        data["monitor"] = monitor
     write_meta_json(directory, data)

@@ -9,6 +9,7 @@ the class folders or one level above them.
 from __future__ import annotations
 
 import hashlib
+import json
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import cv2
 import numpy as np
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
-NOT_CLASSES = {"masks", "annotations"}
+NOT_CLASSES = {"masks", "annotations", "regions"}  # regions: the generator's phone/glass masks
 
 
 class DatasetError(ValueError):
@@ -77,20 +78,36 @@ def stratified_split(labels: Sequence[int], *, fraction: float, seed: int) -> tu
     return sorted(rest), sorted(held)
 
 
-def truth_mask(root: Path, example: Example, frame_wh: tuple[int, int]) -> np.ndarray | None:
+TRUTH_LABELS = frozenset({"scratch"})  # LabelMe shape labels that mark the positive defect
+
+
+def _sibling(root: Path, folder: str, name: str) -> Path | None:
+    """`root/folder/name`, or one level up (NEU-DET, goggles: images/<class>/ beside annotations/)."""
+    return next((p for p in (root / folder / name, root.parent / folder / name) if p.is_file()), None)
+
+
+def truth_mask(
+    root: Path, example: Example, frame_wh: tuple[int, int], *, labels: frozenset[str] = TRUTH_LABELS
+) -> np.ndarray | None:
     """Ground-truth scratch mask (uint8, 255 = scratch) at the original frame size, or None if the
-    dataset has none for this image. Negatives with ground truth get an empty mask."""
+    dataset has none for this image. Negatives with ground truth get an empty mask.
+
+    Sources, first found wins: a binary `masks/<stem>.png` (0/255), LabelMe `annotations/<stem>.json`
+    (shapes whose label is in `labels`: polygons, rectangles, line strips drawn 3 px wide), Pascal VOC
+    `annotations/<stem>.xml` boxes. A class-index mask (values < 128, e.g. aluminum's 2 = scratch) says
+    nothing about which class is ours, so it is skipped in favour of the LabelMe file beside it."""
     stem = example.path.stem
-    mask_path = root / "masks" / f"{stem}.png"
-    if mask_path.is_file():
+    mask_path = _sibling(root, "masks", f"{stem}.png")
+    if mask_path is not None:
         mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
-        if mask is not None:
+        if mask is not None and (mask.max() > 127 or _sibling(root, "annotations", f"{stem}.json") is None):
             if mask.shape[::-1] != frame_wh:
                 mask = cv2.resize(mask, frame_wh, interpolation=cv2.INTER_NEAREST)
             return np.where(mask > 127, 255, 0).astype(np.uint8)
-    # VOC boxes beside the class folders, or one level up (NEU-DET: images/<class>/, annotations/)
-    xml_path = next((p for p in (root / "annotations" / f"{stem}.xml", root.parent / "annotations" / f"{stem}.xml")
-                     if p.is_file()), None)
+    json_path = _sibling(root, "annotations", f"{stem}.json")
+    if json_path is not None:
+        return labelme_mask(json_path, frame_wh, labels=labels if example.label else frozenset())
+    xml_path = _sibling(root, "annotations", f"{stem}.xml")
     if xml_path is not None:
         mask = np.zeros(frame_wh[::-1], np.uint8)
         if example.label:
@@ -98,6 +115,26 @@ def truth_mask(root: Path, example: Example, frame_wh: tuple[int, int]) -> np.nd
                 mask[max(0, y0) : y1 + 1, max(0, x0) : x1 + 1] = 255
         return mask
     return None
+
+
+def labelme_mask(path: Path, frame_wh: tuple[int, int], *, labels: frozenset[str]) -> np.ndarray:
+    """Rasterise the LabelMe shapes named in `labels`, rescaled when the JSON's image size differs."""
+    data = json.loads(path.read_text())
+    mask = np.zeros(frame_wh[::-1], np.uint8)
+    sx = frame_wh[0] / float(data.get("imageWidth") or frame_wh[0])
+    sy = frame_wh[1] / float(data.get("imageHeight") or frame_wh[1])
+    for shape in data.get("shapes", []):
+        if shape.get("label") not in labels or len(shape.get("points", [])) < 1:
+            continue
+        pts = np.round(np.array(shape["points"], np.float64) * (sx, sy)).astype(np.int32)
+        kind = shape.get("shape_type") or "polygon"
+        if kind == "rectangle" and len(pts) == 2:
+            cv2.rectangle(mask, tuple(map(int, pts[0])), tuple(map(int, pts[1])), 255, thickness=-1)
+        elif kind == "polygon" and len(pts) >= 3:
+            cv2.fillPoly(mask, [pts], 255)
+        else:  # line strips, lines, points, short polygons: a thin scratch is a line
+            cv2.polylines(mask, [pts], isClosed=False, color=255, thickness=3)
+    return mask
 
 
 def voc_boxes(path: Path) -> list[tuple[int, int, int, int]]:

@@ -62,6 +62,7 @@ class Frame:
     glass: F32  # HxW float32 0..1 glass coverage of the box
     glass_u8: U8  # the same coverage as warped (uint8), for the frame-sized glass mask
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 of the box in the frame
+    body_u8: U8 | None = None  # the phone body's coverage of the box (uint8), for the frame-sized phone mask
 
     @property
     def origin(self) -> F64:

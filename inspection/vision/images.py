@@ -69,6 +69,10 @@ class ImageMetrics:
     brightness: float  # mean grey level, 0-255
     contrast: float  # standard deviation of the grey levels
     sharpness: float  # variance of the Laplacian of the grey image (downscaled copy); higher = sharper
+    # |mean R - mean G| + |mean B - mean G| in grey levels: 0 for a neutral (grey-balanced) frame; a
+    # white-balance change or tinted light moves it. Channel means, not per-pixel differences, so a
+    # colourful object does not read as a cast. 0 for a grey image.
+    colour_cast: float = 0.0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -242,17 +246,20 @@ def read_image_file(
 
 
 def image_metrics(image: np.ndarray) -> ImageMetrics:
-    """Brightness, contrast and sharpness of a decoded image (BGR, BGRA or grey, uint8)."""
+    """Brightness, contrast, sharpness and colour cast of a decoded image (BGR, BGRA or grey, uint8)."""
     if image.ndim not in (2, 3) or image.size == 0:
         raise ValueError(f"expected an HxW or HxWxC image, got shape {image.shape}")
     height, width = image.shape[:2]
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
+    cast = 0.0
     if image.ndim == 2:
         grey = image
     else:
         code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
         grey = cv2.cvtColor(image, code)
+        b, g, r = (float(v) for v in cv2.mean(image)[:3])
+        cast = abs(r - g) + abs(b - g)
     scale = _METRICS_SIDE / max(height, width)
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -265,6 +272,7 @@ def image_metrics(image: np.ndarray) -> ImageMetrics:
         brightness=float(mean[0, 0]),
         contrast=float(std[0, 0]),
         sharpness=float(lap_std[0, 0]) ** 2,
+        colour_cast=cast,
     )
 
 

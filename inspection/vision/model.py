@@ -100,6 +100,23 @@ class ScratchNet(nn.Module):
         return pool_logits(cells, self.config.pool_r), cells
 
 
+class ScoringNet(nn.Module):
+    """ScratchNet plus its pooled backbone features: image -> (image logit, cell logits, features N x D).
+
+    What inference runs (torch and the ONNX export): the global average of the backbone's last feature
+    map costs nothing beside the forward pass and is what the OOD gate and feature drift compare with
+    the reference. A wrapper, so that ScratchNet (its forward, state dict and training) stays as it is."""
+
+    def __init__(self, net: ScratchNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        feats = self.net.features(x)
+        cells = self.net.head(feats)[:, 0]
+        return pool_logits(cells, self.net.config.pool_r), cells, feats.mean(dim=(2, 3))
+
+
 def pool_logits(cells: torch.Tensor, r: float) -> torch.Tensor:
     """Smooth max over cells: (1/r) log mean exp(r * logit)."""
     flat = cells.flatten(1)

@@ -15,12 +15,13 @@ import cv2
 import numpy as np
 import torch
 
-from inspection.core.domain import Prediction
+from inspection.core.domain import Localisation, Prediction
 from inspection.core.gate import GateRanges, check
 from inspection.core.scoring import Scored
 from inspection.vision.artifact import ONNX, ModelMeta, load_artifact
+from inspection.vision.features import FeaturePCA
 from inspection.vision.images import ImageError, decode_image, image_size
-from inspection.vision.model import ScratchNet
+from inspection.vision.model import ScoringNet, ScratchNet
 from inspection.vision.preprocess import (
     PreprocessError,
     Warped,
@@ -42,17 +43,19 @@ class Prepared:
     quality: dict[str, float] = field(default_factory=dict)  # vision.quality metrics of the region
 
 
-Forward = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # batch -> (image logits, cell logits)
+# batch -> (image logits N, cell logits N x h x w, pooled features N x D or None for an old ONNX file)
+Forward = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray | None]]
 
 
 def torch_forward(net: ScratchNet, *, threads: int) -> Forward:
     torch.set_num_threads(max(1, threads))
     net.eval()
+    scoring = ScoringNet(net).eval()
 
-    def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         with torch.inference_mode():
-            logit, cells = net(torch.from_numpy(batch))
-        return logit.numpy(), cells.numpy()
+            logit, cells, feats = scoring(torch.from_numpy(batch))
+        return logit.numpy(), cells.numpy(), feats.numpy()
 
     return run
 
@@ -65,10 +68,13 @@ def onnx_forward(path: Path, *, threads: int) -> Forward:
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    # artifacts exported before the features output existed still score (without features)
+    names = [o.name for o in session.get_outputs() if o.name in ("logit", "cells", "features")]
 
-    def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        logit, cells = session.run(["logit", "cells"], {"x": batch})
-        return np.asarray(logit), np.asarray(cells)
+    def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        out = dict(zip(names, session.run(names, {"x": batch}), strict=True))
+        feats = out.get("features")
+        return np.asarray(out["logit"]), np.asarray(out["cells"]), None if feats is None else np.asarray(feats)
 
     return run
 
@@ -83,9 +89,12 @@ class Predictor:
         self.forward = forward or torch_forward(net, threads=threads)
         # the artifact's accepted ranges; an artifact without a domain block gets the floors only
         self.gate_ranges = GateRanges.from_json(meta.domain)
+        # the reference features' basis: projects features and gives the `ood` gate metric (None: neither)
+        self.pca = FeaturePCA.from_json(meta.monitor.get("features"))
 
     # -- preparing inputs -------------------------------------------------------------------------
-    def prepare_image(self, image: np.ndarray, *, scale: float = 1.0) -> Prepared:
+    def prepare_image(self, image: np.ndarray, *, scale: float = 1.0,
+                      localisation: Localisation | None = None) -> Prepared:
         h, w = image.shape[:2]
         frame = (round(w * scale), round(h * scale))
         reduce = self.meta.preprocess.decode_reduce(w, h)
@@ -96,12 +105,13 @@ class Predictor:
             image = cv2.resize(image, (w // reduce, h // reduce), interpolation=cv2.INTER_AREA)
             scale *= w / image.shape[1]
         try:
-            warped = warp(image, self.meta.preprocess, scale=scale)
+            warped = warp(image, self.meta.preprocess, scale=scale, localisation=localisation)
         except PreprocessError as exc:
             return Prepared(None, frame, str(exc))
         return Prepared(warped, frame, quality=region_quality(image, warped, blocks=blocks))
 
-    def prepare_bytes(self, data: bytes, *, max_pixels: int = 50_000_000) -> Prepared:
+    def prepare_bytes(self, data: bytes, *, max_pixels: int = 50_000_000,
+                      localisation: Localisation | None = None) -> Prepared:
         try:
             w, h = image_size(data)
             reduce = self.meta.preprocess.decode_reduce(w, h)
@@ -109,54 +119,73 @@ class Predictor:
         except ImageError as exc:
             return Prepared(None, (0, 0), str(exc))
         # the decoder may round odd sizes: measure the real factor
-        return self.prepare_image(image, scale=w / image.shape[1])
+        return self.prepare_image(image, scale=w / image.shape[1], localisation=localisation)
 
-    def prepare_file(self, path: Path, *, max_pixels: int = 50_000_000) -> Prepared:
+    def prepare_file(self, path: Path, *, max_pixels: int = 50_000_000,
+                     localisation: Localisation | None = None) -> Prepared:
         try:
             data = path.read_bytes()
         except OSError as exc:
             return Prepared(None, (0, 0), f"cannot read file: {exc.strerror or exc}")
-        return self.prepare_bytes(data, max_pixels=max_pixels)
+        return self.prepare_bytes(data, max_pixels=max_pixels, localisation=localisation)
 
     # -- scoring ----------------------------------------------------------------------------------
-    def score(self, images: Sequence[np.ndarray]) -> list[Scored]:
-        return self.score_prepared([self.prepare_image(im) for im in images])
+    def score(self, images: Sequence[np.ndarray], *, localisation: Localisation | None = None) -> list[Scored]:
+        return self.score_prepared([self.prepare_image(im, localisation=localisation) for im in images])
 
-    def score_files(self, paths: Iterable[Path]) -> list[Scored]:
-        return self.score_prepared([self.prepare_file(p) for p in paths])
+    def score_files(self, paths: Iterable[Path], *, localisation: Localisation | None = None) -> list[Scored]:
+        return self.score_prepared([self.prepare_file(p, localisation=localisation) for p in paths])
 
     def score_prepared(self, items: Sequence[Prepared]) -> list[Scored]:
-        out: list[Scored | None] = [None] * len(items)
+        return [s for s, _ in self.score_prepared_raw(items)]
+
+    def score_prepared_raw(self, items: Sequence[Prepared]) -> list[tuple[Scored, np.ndarray | None]]:
+        """score_prepared plus each item's raw pooled features (D floats; None when not scored or the
+        model gives none): what a reference's PCA basis is fitted on (vision.reference)."""
+        out: list[tuple[Scored, np.ndarray | None] | None] = [None] * len(items)
         good = [i for i, it in enumerate(items) if it.warped is not None]
         for i, it in enumerate(items):
             if it.warped is None:
-                out[i] = Scored(Prediction(self.version, None, error=it.error or "not scorable"), None)
+                out[i] = (Scored(Prediction(self.version, None, error=it.error or "not scorable"), None), None)
         for start in range(0, len(good), BATCH):
             chunk = good[start : start + BATCH]
             try:
                 scored = self._forward([items[i] for i in chunk])
             except (RuntimeError, ValueError) as exc:  # a model failure sends items to people
-                scored = [Scored(Prediction(self.version, None, error=f"model error: {exc}"), None)] * len(chunk)
+                failed = Scored(Prediction(self.version, None, error=f"model error: {exc}"), None)
+                scored = [(failed, None)] * len(chunk)
             for i, s in zip(chunk, scored, strict=True):
                 out[i] = s
         return [s for s in out if s is not None]
 
-    def _forward(self, items: Sequence[Prepared]) -> list[Scored]:
+    def _forward(self, items: Sequence[Prepared]) -> list[tuple[Scored, np.ndarray | None]]:
         t0 = time.perf_counter()
         canvases = [it.warped.canvas for it in items if it.warped is not None]
-        image_logit, cells = self.forward(to_tensor_array(canvases))
+        image_logit, cells, feats = self.forward(to_tensor_array(canvases))
         probs = sigmoid(image_logit.astype(np.float64) / self.meta.temperature)
         cell_probs = sigmoid(cells)
+        projected, ood = self._project(feats, len(items))
         per_item_ms = (time.perf_counter() - t0) * 1000 / len(items)
         spec = self.meta.preprocess
         results = []
-        for it, p, c in zip(items, probs, cell_probs, strict=True):
+        for j, (it, p, c) in enumerate(zip(items, probs, cell_probs, strict=True)):
             assert it.warped is not None
             heat = heatmap_to_frame(c, it.warped.to_canvas, it.frame_wh, canvas_hw=(spec.canvas_h, spec.canvas_w))
             regions = regions_from_heatmap(heat, it.frame_wh)
             pred = Prediction(self.version, float(p), regions, latency_ms=round(per_item_ms, 2))
-            results.append(Scored(pred, heat, gate=check(it.quality, self.gate_ranges), quality=it.quality))
+            quality = it.quality if ood is None else {**it.quality, "ood": float(ood[j])}
+            z = () if projected is None else tuple(round(float(v), 4) for v in projected[j])
+            scored = Scored(pred, heat, gate=check(quality, self.gate_ranges), quality=quality, features=z)
+            results.append((scored, None if feats is None else feats[j]))
         return results
+
+    def _project(self, feats: np.ndarray | None, n: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(whitened components N x k, OOD scores N), or (None, None) without features or a basis."""
+        if feats is None or self.pca is None:
+            return None, None
+        if feats.shape != (n, self.pca.dim):
+            raise ValueError(f"features of shape {feats.shape} do not fit the reference basis (dim {self.pca.dim})")
+        return self.pca.project(feats), self.pca.ood(feats)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

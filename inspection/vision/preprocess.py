@@ -13,7 +13,22 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from inspection.core.domain import Region
+from inspection.core.domain import Localisation, LocalisationMode, Region
+from inspection.vision.localise import (
+    AGREE,
+    SEARCH_SIDE,
+    Candidate,
+    Rect,
+    agreement,
+    band,
+    best_candidate,
+    candidate_of,
+    lab_find,
+    learned,
+    refine,
+    snap,
+)
+from inspection.vision.segment import load_segmenter
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -59,7 +74,7 @@ class Warped:
     canvas: np.ndarray  # canvas_h x canvas_w x 3 uint8 BGR
     to_canvas: np.ndarray  # 2x3 affine, original pixel -> canvas pixel
     scale: float  # decode reduce factor: original = decoded * scale
-    fit: PhoneFit | None = None  # how the phone was found ("phone" mode); None for "resize"
+    fit: PhoneFit | None = None  # the region: found or fixed by the station; None for a whole-frame "resize"
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,7 @@ class PhoneFit:
     fill: float
     cut: float
     area_share: float
+    fixed: bool = False  # a station's fixed region (roi or whole frame), not a find: nothing to be unsure of
 
     @property
     def confidence(self) -> float:
@@ -88,33 +104,16 @@ class PhoneFit:
         return self.size[1] / max(self.size[0], 1e-6)
 
 
-def _border_run(mask: np.ndarray) -> int:
-    """Pixels of `mask` on the frame's outermost rows and columns."""
-    return int(
-        np.count_nonzero(mask[0]) + np.count_nonzero(mask[-1])
-        + np.count_nonzero(mask[1:-1, 0]) + np.count_nonzero(mask[1:-1, -1])
-    )
-
-
-def locate_phone(image: np.ndarray) -> PhoneFit:
-    """The phone: the largest dark region on the lighter table, as a rotated rectangle with its fit.
-    Works on a 1/4-size grey copy (~2 ms at 960x540). PreprocessError when nothing phone-like is found."""
+def _searched(image: np.ndarray) -> tuple[np.ndarray, float]:
+    """A copy with its long side SEARCH_SIDE px (~2 ms to search at 960x540) and its scale factor."""
     h, w = image.shape[:2]
-    f = 240.0 / max(h, w)
+    f = SEARCH_SIDE / max(h, w)
     small = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0)
-    _, dark = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    dark = cv2.morphologyEx(dark, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
-    contours, _ = cv2.findContours(dark, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    if not contours:
-        raise PreprocessError("no phone found (no dark object on the table)")
-    biggest = max(contours, key=cv2.contourArea)
-    contour_area = cv2.contourArea(biggest)
-    area_share = contour_area / float(small.shape[0] * small.shape[1])
-    rect = cv2.minAreaRect(biggest)
-    (cx, cy) = rect[0]
-    if not 0.04 <= area_share <= 0.9:
-        raise PreprocessError(f"no phone found (dark region covers {area_share:.0%} of the frame)")
+    return small, f
+
+
+def _fit_from_rect(rect: tuple[tuple[float, float], tuple[float, float], float], f: float, *, fill: float,
+                   cut: float, area_share: float) -> PhoneFit:
     # OpenCV's rectangle angle conventions changed across versions: derive the tilt from the corners.
     pts = cv2.boxPoints(rect)
     e1, e2 = pts[1] - pts[0], pts[2] - pts[1]
@@ -124,19 +123,80 @@ def locate_phone(image: np.ndarray) -> PhoneFit:
     angle = float(np.degrees(np.arctan2(long_edge[0], long_edge[1])))
     angle = (angle + 90.0) % 180.0 - 90.0
     angle = -angle  # getRotationMatrix2D turns counter-clockwise for positive angles
-    aspect = rh / max(rw, 1e-6)
-    if not 1.3 <= aspect <= 3.2:
-        raise PreprocessError(f"no phone found (dark region aspect {aspect:.2f})")
-    region = np.zeros_like(dark)
-    cv2.drawContours(region, [biggest], -1, 255, thickness=cv2.FILLED)
-    return PhoneFit(
-        centre=(cx / f, cy / f),
-        size=(rw / f, rh / f),
-        angle=angle,
-        fill=float(min(1.0, contour_area / max(rw * rh, 1e-6))),
-        cut=_border_run(region) / max(rw, 1.0),
-        area_share=float(area_share),
-    )
+    (cx, cy) = rect[0]
+    return PhoneFit(centre=(cx / f, cy / f), size=(rw / f, rh / f), angle=angle, fill=fill, cut=cut,
+                    area_share=area_share)
+
+
+def locate_phone(image: np.ndarray, *, method: str = "auto") -> PhoneFit:
+    """The phone on any table (see `localise` and `segment`), as a rotated rectangle with its fit.
+    PreprocessError, with what was seen, when nothing phone-like is found.
+
+    Lab scenes: `lab_find`, the lab localiser's crop (the shipped model was trained on it). Otherwise
+    the geometry's find and the network's glass mask: the geometry's rectangle stays when it agrees with
+    the mask (IoU >= localise.AGREE: its edges are sharper than the mask's), else the rectangle fitted to
+    the mask, snapped onto the outline, with the mask's fit as the confidence. `method` "geometry" or
+    "net" uses one of the two alone (scripts/bench_localisation.py compares them)."""
+    small, f = _searched(image)
+    lab = lab_find(small)
+    if lab is not None:  # the lab's case: the lab localiser's crop, as the shipped model was trained on
+        return _fit_from_rect(lab.rect, f, fill=lab.fill, cut=lab.cut, area_share=lab.area_share)
+    geo = _geometry(image, small, f) if method != "net" else None
+    segmenter = load_segmenter() if method != "geometry" else None
+    net = learned(small, segmenter.glass(small, small.shape[:2])) if segmenter is not None else None
+    if geo is not None and (net is None or agreement(geo[0], net[1], f) >= AGREE):
+        rect, cand = geo
+    elif net is not None:
+        cand = net[0]
+        rect = snap(image, _scaled(cand.rect, f))
+    else:
+        raise PreprocessError(f"no phone found ({_nothing_seen(small)})")
+    return _fit_from_rect(rect, 1.0, fill=cand.fill, cut=cand.cut, area_share=cand.area_share)
+
+
+def _geometry(image: np.ndarray, small: np.ndarray, f: float) -> tuple[Rect, Candidate] | None:
+    """The geometry's find: the best cue's region (or a close-up's band), refined, snapped."""
+    best = best_candidate(small) or band(small)
+    if best is None:
+        return None
+    # the geometry from a finer look; how well the find fits a phone (the confidence) from the whole frame
+    rect = refine(image, best, f) if min(best.rect[1]) < 24 else _scaled(best.rect, f)
+    return snap(image, rect), best
+
+
+def _scaled(rect: tuple[tuple[float, float], tuple[float, float], float],
+            f: float) -> tuple[tuple[float, float], tuple[float, float], float]:
+    (cx, cy), (rw, rh), ang = rect
+    return (cx / f, cy / f), (rw / f, rh / f), ang
+
+
+def _nothing_seen(small: np.ndarray) -> str:
+    """Why nothing was found, in words: a flat frame, or nothing rectangular of a phone's shape."""
+    grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    if float(grey.std()) < 4.0:
+        return f"the frame is uniform: grey level {float(grey.mean()):.0f} +- {float(grey.std()):.1f}"
+    return "no phone-shaped object stands out from the table"
+
+
+def locate_phone_otsu(image: np.ndarray) -> PhoneFit:
+    """The lab localiser (before issue 9), kept for scripts/bench_localisation.py: the largest dark
+    region on a lighter table."""
+    small, f = _searched(image)
+    grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0)
+    _, dark = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    dark = cv2.morphologyEx(dark, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
+    contours, _ = cv2.findContours(dark, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        raise PreprocessError("no phone found (no dark object on the table)")
+    biggest = max(contours, key=cv2.contourArea)
+    area_share = cv2.contourArea(biggest) / float(small.shape[0] * small.shape[1])
+    if not 0.04 <= area_share <= 0.9:
+        raise PreprocessError(f"no phone found (dark region covers {area_share:.0%} of the frame)")
+    cand = candidate_of("dark", biggest, small.shape[:2], check=False)
+    assert cand is not None  # unchecked fits always exist
+    if not 1.3 <= cand.aspect <= 3.2:
+        raise PreprocessError(f"no phone found (dark region aspect {cand.aspect:.2f})")
+    return _fit_from_rect(cand.rect, f, fill=cand.fill, cut=cand.cut, area_share=area_share)
 
 
 def find_phone(image: np.ndarray) -> tuple[tuple[float, float], tuple[float, float], float]:
@@ -145,18 +205,40 @@ def find_phone(image: np.ndarray) -> tuple[tuple[float, float], tuple[float, flo
     return fit.centre, fit.size, fit.angle
 
 
-def warp(image: np.ndarray, spec: PreprocessSpec, *, scale: float = 1.0) -> Warped:
-    """Map `image` (decoded at 1/scale of the original) onto the canvas."""
+def fixed_region(image: np.ndarray, localisation: Localisation) -> PhoneFit:
+    """The inspected region a station set (the whole frame, or its fractional rectangle) as a fit: its
+    long side goes to the canvas's long side. Never fails: there is no phone to find."""
+    h, w = image.shape[:2]
+    x, y, rw, rh = (0.0, 0.0, 1.0, 1.0)
+    if localisation.mode is LocalisationMode.ROI and localisation.roi is not None:
+        x, y, rw, rh = localisation.roi
+    pw, ph = max(1.0, rw * w), max(1.0, rh * h)
+    centre = ((x + rw / 2) * w, (y + rh / 2) * h)
+    angle = 0.0 if ph >= pw else 90.0  # landscape regions are turned upright, like a landscape phone
+    return PhoneFit(centre=centre, size=(min(pw, ph), max(pw, ph)), angle=angle, fill=1.0, cut=0.0,
+                    area_share=pw * ph / float(w * h), fixed=True)
+
+
+def warp(image: np.ndarray, spec: PreprocessSpec, *, scale: float = 1.0,
+         localisation: Localisation | None = None) -> Warped:
+    """Map `image` (decoded at 1/scale of the original) onto the canvas. `localisation` (None: auto)
+    says where the inspected region is: found (auto), a fixed rectangle (roi) or the whole frame."""
     ch, cw = spec.canvas_h, spec.canvas_w
-    if spec.mode == "resize":
+    mode = LocalisationMode.AUTO if localisation is None else localisation.mode
+    if spec.mode == "resize" and mode is not LocalisationMode.ROI:
         h, w = image.shape[:2]
         m = np.array([[cw / w, 0, 0], [0, ch / h, 0]], dtype=np.float64)
         fit = None
     else:
-        fit = locate_phone(image)
+        if mode is LocalisationMode.AUTO:
+            fit = locate_phone(image)
+        else:
+            assert localisation is not None
+            fit = fixed_region(image, localisation)
         (cx, cy), (rw, rh), angle = fit.centre, fit.size, fit.angle
-        rw, rh = rw * (1 + 2 * spec.margin), rh * (1 + 2 * spec.margin)
-        # rotate about the phone centre so it stands upright, then scale its box onto the canvas
+        if not fit.fixed:  # a station's rectangle is taken as drawn; a found phone gets a margin
+            rw, rh = rw * (1 + 2 * spec.margin), rh * (1 + 2 * spec.margin)
+        # rotate about the region's centre so it stands upright, then scale its box onto the canvas
         rot = cv2.getRotationMatrix2D((cx, cy), angle, 1.0)
         sx, sy = cw / rw, ch / rh
         m = np.array([[sx, 0, cw / 2 - sx * cx], [0, sy, ch / 2 - sy * cy]]) @ np.vstack([rot, [0, 0, 1]])

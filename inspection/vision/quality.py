@@ -7,7 +7,7 @@ not the whole frame: the grey table around the phone says nothing about whether 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import cv2
@@ -76,15 +76,24 @@ def region_quality(image: np.ndarray, warped: Warped, *, blocks: float | None = 
         out["region_px"] = float(min(image.shape[:2])) * warped.scale
     else:
         out["region_px"] = fit.size[0] * warped.scale
-        out["localisation"] = fit.confidence
-        out["aspect"] = fit.aspect
+        if not fit.fixed:  # a station's fixed region (roi/frame) was not found: no confidence or shape to check
+            out["localisation"] = fit.confidence
+            out["aspect"] = fit.aspect
     return out
 
 
-def domain_block(samples: Iterable[Mapping[str, float]], *, source: str, margin: float = 0.15) -> dict[str, Any]:
-    """The `domain` block of model.json from reference images' metrics (see gate.ranges_from_samples)."""
+def domain_block(
+    samples: Iterable[Mapping[str, float]],
+    *,
+    source: str,
+    margin: float = 0.15,
+    extra: Mapping[str, Sequence[float]] | None = None,
+) -> dict[str, Any]:
+    """The `domain` block of model.json from reference images' metrics (see gate.ranges_from_samples).
+    `extra`: metrics measured on another (sub)set of images, e.g. `ood` on the validation images only."""
     rows = list(samples)
     names = sorted({k for r in rows for k in r})
-    columns = {n: [r[n] for r in rows if n in r] for n in names}
+    columns: dict[str, Sequence[float]] = {n: [r[n] for r in rows if n in r] for n in names}
+    columns.update(extra or {})
     ranges: GateRanges = ranges_from_samples(columns, source=source, margin=margin)
     return {**ranges.to_json(), "n": len(rows), "quantiles": [0.005, 0.995], "margin": margin}

@@ -29,6 +29,7 @@ from inspection.vision.drawing import (
     smooth_noise,
     stamp,
 )
+from inspection.vision.setups import BODIES, Look
 
 
 def pose(rng: Rng, width: int, height: int) -> Phone:
@@ -62,6 +63,11 @@ def pose(rng: Rng, width: int, height: int) -> Phone:
 def _outline(phone: Phone) -> F64:
     p = phone.pad
     return rounded_rect(p, p, p + phone.pw, p + phone.ph, phone.radius)
+
+
+def frame_outline(phone: Phone) -> F64:
+    """The phone's outline in frame pixels."""
+    return phone.to_frame(_outline(phone))
 
 
 def phone_box(phone: Phone, width: int, height: int) -> tuple[int, int, int, int]:
@@ -157,6 +163,48 @@ def phone_canvas(rng: Rng, phone: Phone) -> tuple[U8, U8, U8]:
     return out, body, glass
 
 
+def phone_canvas_look(rng: Rng, phone: Phone, look: Look) -> tuple[U8, U8, U8]:
+    """`phone_canvas` for a varied/closeup look: the body colour of the look, a black or white bezel
+    around the dark display under the glass (the glass mask covers bezel and display)."""
+    cw, ch = phone.canvas_size
+    lw, lh = max(8, cw // 8), max(8, ch // 8)
+    light = rng.uniform(0.0, 2 * math.pi)
+    metal = np.array(BODIES[look.body], np.float32) + rng.normal(0, 4.0, 3).astype(np.float32)
+    metal_low = metal * (1.0 + 0.12 * _linear_field((lh, lw), light))[..., None]
+    dark = rng.uniform(10.0, 32.0) + np.array([3.0, 1.0, 0.0], np.float32) * rng.uniform(0.5, 1.5)
+    yy, xx = np.mgrid[0:lh, 0:lw].astype(np.float32)
+    bx, by = rng.uniform(0.1, 0.9) * lw, rng.uniform(0.1, 0.9) * lh
+    sx, sy = rng.uniform(0.3, 0.7) * lw, rng.uniform(0.2, 0.5) * lh
+    sheen = np.exp(-(((xx - bx) / sx) ** 2) - ((yy - by) / sy) ** 2) * rng.uniform(3.0, 14.0)
+    sheen += rng.uniform(2.0, 8.0) * _linear_field((lh, lw), rng.uniform(0, 2 * math.pi))
+    canvas = cv2.resize(metal_low.astype(np.float32), (cw, ch), interpolation=cv2.INTER_LINEAR)
+    sheen_full = cv2.resize(sheen.astype(np.float32), (cw, ch), interpolation=cv2.INTER_LINEAR)[..., None]
+    border = np.array([rng.uniform(205.0, 240.0)] * 3, np.float32) if look.bezel_white else dark + 2.0
+    body = np.zeros((ch, cw), np.uint8)
+    cv2.fillPoly(body, [fixed(_outline(phone))], 255, AA, SHIFT)
+    gx, gy, hx, hy, gr = phone.glass_rect()
+    glass_poly = rounded_rect(gx - hx, gy - hy, gx + hx, gy + hy, gr)
+    glass = np.zeros((ch, cw), np.uint8)
+    cv2.fillPoly(glass, [fixed(glass_poly)], 255, AA, SHIFT)
+    b = phone.bezel
+    disp_poly = rounded_rect(gx - hx + b, gy - hy + b, gx + hx - b, gy + hy - b, max(1.0, gr - b * 0.6))
+    disp = np.zeros((ch, cw), np.uint8)
+    cv2.fillPoly(disp, [fixed(disp_poly)], 255, AA, SHIFT)
+    da = (disp.astype(np.float32) * (1.0 / 255.0))[..., None]
+    glass_col = border + (dark - border) * da + sheen_full
+    ga = (glass.astype(np.float32) * (1.0 / 255.0))[..., None]
+    canvas += (glass_col - canvas) * ga
+    _phone_details(rng, phone, canvas, (gx, gy - hy))
+    out = np.clip(canvas + 0.5, 0, 255).astype(np.uint8)
+    p = phone.pad
+    chamfer = rounded_rect(p + 1.2, p + 1.2, p + phone.pw - 1.2, p + phone.ph - 1.2, phone.radius - 1.2)
+    bright = tuple(float(v) for v in np.clip(metal + rng.uniform(10.0, 30.0), 0, 255))
+    seam = tuple(float(v) for v in np.clip(np.minimum(metal, border) - rng.uniform(8.0, 20.0), 0, 255))
+    cv2.polylines(out, [fixed(chamfer)], True, bright, 1, AA, SHIFT)
+    cv2.polylines(out, [fixed(glass_poly)], True, seam, 1, AA, SHIFT)
+    return out, body, glass
+
+
 def _phone_details(rng: Rng, phone: Phone, canvas: F32, top: tuple[float, float]) -> None:
     """Earpiece slit, front camera hole and sensor holes near the top edge of the glass."""
     u = phone.u
@@ -215,12 +263,13 @@ def place_phone(image: U8, phone: Phone, canvas: U8, body: U8, glass_local: U8) 
     m[:, 2] -= (x0, y0)
     dsize = (x1 - x0, y1 - y0)
     colour = cv2.warpAffine(canvas, m, dsize, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    alpha = cv2.warpAffine(body, m, dsize, flags=cv2.INTER_LINEAR).astype(np.float32) * (1.0 / 255.0)
+    body_u8 = cv2.warpAffine(body, m, dsize, flags=cv2.INTER_LINEAR)
+    alpha = body_u8.astype(np.float32) * (1.0 / 255.0)
     glass_u8 = cv2.warpAffine(glass_local, m, dsize, flags=cv2.INTER_LINEAR)
     glass = glass_u8.astype(np.float32) * (1.0 / 255.0)
     roi = image[y0:y1, x0:x1].astype(np.float32)
     roi += (colour.astype(np.float32) - roi) * alpha[..., None]
-    return Frame(roi=roi, glass=glass, glass_u8=glass_u8, box=(x0, y0, x1, y1))
+    return Frame(roi=roi, glass=glass, glass_u8=glass_u8, box=(x0, y0, x1, y1), body_u8=body_u8)
 
 
 def camera(rng: Rng, img: U8) -> U8:

@@ -27,19 +27,23 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from inspection.vision import scene
+from inspection.vision import scene, setups
 from inspection.vision.defects import DISTRACTORS, distractor_types, draw_marks
 from inspection.vision.drawing import Rng
+from inspection.vision.setups import SETUPS
 
-__all__ = ["DISTRACTORS", "Sample", "SynthReport", "distractor_types", "generate", "render", "scratch_labels"]
+__all__ = ["DISTRACTORS", "FORMATS", "SETUPS", "Sample", "SynthReport", "distractor_types", "generate", "render",
+           "scratch_labels"]
 
 REF_W, REF_H = 1920, 1080
 MIN_SIDE = 64
 JPEG_QUALITY = 95
-MANIFEST_COLUMNS = ("file", "mask", "label", "seed", "index", "width", "height", "drawn", "phone_box")
+MANIFEST_COLUMNS = ("file", "mask", "label", "seed", "index", "width", "height", "drawn", "phone_box", "setup",
+                    "phone_mask", "glass_mask")
+FORMATS = ("jpg", "png", "mix")  # mix: a seeded half of the images as PNG
 
 # Entropy tags keep the per-image streams and the label permutation apart.
-_TAG_IMAGE, _TAG_LABELS = 1, 2
+_TAG_IMAGE, _TAG_LABELS, _TAG_LOOK, _TAG_FORMAT = 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,10 @@ class Sample:
     label: str  # "scratch" | "ok"
     drawn: tuple[str, ...]  # e.g. ("scratch:w2:len310:contrast45", "oil_drop", "dust")
     phone_box: tuple[int, int, int, int]  # x, y, w, h of the phone's axis-aligned bounding box
-    glass: np.ndarray  # HxW uint8 {0,255}: the phone's glass area (for tests and debugging)
+    glass: np.ndarray  # HxW uint8 {0,255}: the phone's glass area (within the frame)
+    phone: np.ndarray  # HxW uint8 {0,255}: the whole phone (body, rim and glass; within the frame)
+    setup: str = "lab"  # see setups.SETUPS
+    jpeg_quality: int = 95  # quality the dataset writer encodes this image's JPEG with
 
 
 @dataclass(frozen=True)
@@ -90,33 +97,55 @@ def render(
     scratch: bool,
     size: tuple[int, int] = (REF_W, REF_H),
     draw_scratches: bool = True,
+    setup: str = "lab",
 ) -> Sample:
-    """Render image `index` of dataset `seed`. `size` is (width, height) in px.
+    """Render image `index` of dataset `seed`. `size` is (width, height) in px; `setup` one of
+    `setups.SETUPS` (``lab``: the original scene, byte for byte).
 
     draw_scratches=False renders the identical scene with the scratches left out of the image (the
     mask and `drawn` still describe them): tests use it to check where a scratch changes pixels."""
     width, height = _check_size(size)
+    if setup not in setups.SETUPS:
+        raise ValueError(f"unknown setup {setup!r}: choose one of {', '.join(setups.SETUPS)}")
     scale = min(width / REF_W, height / REF_H)
     r_pose, r_scene, r_scratch, r_marks, r_camera = _streams(seed, index)
-    phone = scene.pose(r_pose, width, height)
-    image = scene.table(r_scene, width, height, phone)
-    frame = scene.place_phone(image, phone, *scene.phone_canvas(r_scene, phone))
+    look = None
+    if setup == "lab":
+        phone = scene.pose(r_pose, width, height)
+        image = scene.table(r_scene, width, height, phone)
+        frame = scene.place_phone(image, phone, *scene.phone_canvas(r_scene, phone))
+    else:
+        # the look has its own stream: the five lab streams keep their meaning
+        look = setups.sample_look(np.random.default_rng([_TAG_LOOK, index, seed]), setup, width, height)
+        phone = setups.pose(r_pose, look, width, height)
+        image = setups.table(r_scene, look, width, height, scene.frame_outline(phone), phone.u)
+        frame = scene.place_phone(image, phone, *scene.phone_canvas_look(r_scene, phone, look))
     mask = np.zeros((height, width), np.uint8)
     streams = (r_scratch, r_marks)
     drawn = draw_marks(frame, mask, phone, scale, scratch=scratch, streams=streams, draw_scratches=draw_scratches)
     x0, y0, x1, y1 = frame.box
     image[y0:y1, x0:x1] = np.clip(frame.roi + 0.5, 0, 255).astype(np.uint8)
-    image = scene.camera(r_camera, image)
-    glass = np.zeros((height, width), np.uint8)
-    glass[y0:y1, x0:x1] = np.where(frame.glass_u8 >= 128, 255, 0).astype(np.uint8)
+    image = scene.camera(r_camera, image) if look is None else setups.camera(r_camera, look, image, scale)
     return Sample(
         image=np.ascontiguousarray(image),
         mask=mask,
         label="scratch" if scratch else "ok",
         drawn=tuple(drawn),
         phone_box=scene.phone_box(phone, width, height),
-        glass=glass,
+        glass=_frame_mask(frame.glass_u8, frame.box, width, height),
+        phone=_frame_mask(frame.body_u8, frame.box, width, height),
+        setup=setup,
+        jpeg_quality=JPEG_QUALITY if look is None else look.jpeg_quality,
     )
+
+
+def _frame_mask(part: np.ndarray | None, box: tuple[int, int, int, int], width: int, height: int) -> np.ndarray:
+    """A frame-sized {0,255} mask from a coverage map of the phone's box."""
+    out = np.zeros((height, width), np.uint8)
+    if part is not None:
+        x0, y0, x1, y1 = box
+        out[y0:y1, x0:x1] = np.where(part >= 128, 255, 0).astype(np.uint8)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -139,6 +168,8 @@ class _Task:
     index: int
     scratch: bool
     size: tuple[int, int]
+    setup: str = "lab"
+    image_format: str = "jpg"
 
 
 def _name(seed: int, index: int) -> str:
@@ -147,17 +178,23 @@ def _name(seed: int, index: int) -> str:
 
 def _write_one(task: _Task) -> dict[str, str]:
     """Render, encode and write one image and its mask; returns its manifest row."""
-    sample = render(task.seed, task.index, scratch=task.scratch, size=task.size)
+    sample = render(task.seed, task.index, scratch=task.scratch, size=task.size, setup=task.setup)
     name = _name(task.seed, task.index)
-    rel = f"{sample.label}/{name}.jpg"
-    ok, jpg = cv2.imencode(".jpg", sample.image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    ext = _extension(task)
+    rel = f"{sample.label}/{name}.{ext}"
     # Masks are mostly zero: no PNG filtering and light deflate is ~4x faster than the default.
     png_args = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]
-    ok2, png = cv2.imencode(".png", sample.mask, png_args)
-    if not (ok and ok2):
-        raise RuntimeError(f"could not encode image {name}")
-    (task.out / rel).write_bytes(jpg.tobytes())
-    (task.out / "masks" / f"{name}.png").write_bytes(png.tobytes())
+    encoded = {
+        rel: cv2.imencode(".jpg", sample.image, [cv2.IMWRITE_JPEG_QUALITY, sample.jpeg_quality])
+        if ext == "jpg" else cv2.imencode(".png", sample.image, [cv2.IMWRITE_PNG_COMPRESSION, 3]),
+        f"masks/{name}.png": cv2.imencode(".png", sample.mask, png_args),
+        f"regions/{name}_phone.png": cv2.imencode(".png", sample.phone, png_args),
+        f"regions/{name}_glass.png": cv2.imencode(".png", sample.glass, png_args),
+    }
+    for path, (ok, data) in encoded.items():
+        if not ok:
+            raise RuntimeError(f"could not encode {path}")
+        (task.out / path).write_bytes(data.tobytes())
     return {
         "file": rel,
         "mask": f"masks/{name}.png",
@@ -168,7 +205,17 @@ def _write_one(task: _Task) -> dict[str, str]:
         "height": str(task.size[1]),
         "drawn": ";".join(sample.drawn),
         "phone_box": ",".join(str(v) for v in sample.phone_box),
+        "setup": task.setup,
+        "phone_mask": f"regions/{name}_phone.png",
+        "glass_mask": f"regions/{name}_glass.png",
     }
+
+
+def _extension(task: _Task) -> str:
+    if task.image_format != "mix":
+        return task.image_format
+    coin = np.random.default_rng([_TAG_FORMAT, task.index, task.seed]).random()
+    return "png" if coin < 0.5 else "jpg"
 
 
 def _worker_init() -> None:
@@ -200,15 +247,25 @@ def generate(
     size: tuple[int, int] = (REF_W, REF_H),
     workers: int = 1,
     progress: bool = True,
+    setup: str = "lab",
+    image_format: str = "jpg",
 ) -> SynthReport:
-    """Write an ImageFolder (`out/scratch`, `out/ok`), one mask per image (`out/masks`) and
-    `out/manifest.csv`. Raises ValueError for bad arguments or a non-empty output folder."""
+    """Write an ImageFolder (`out/scratch`, `out/ok`), and beside it for each image `<name>`:
+    `masks/<name>.png` (255 where a scratch was drawn), `regions/<name>_phone.png` (the whole phone) and
+    `regions/<name>_glass.png` (its glass: bezel and display), all {0,255} and clipped to the frame; and
+    `out/manifest.csv` (MANIFEST_COLUMNS). `setup`: see `setups.SETUPS`; `image_format`: jpg, png or mix.
+    Raises ValueError for bad arguments or a non-empty output folder."""
     out = Path(out)
     _validate(out, count, seed, scratch_fraction, size, workers)
-    for sub in ("scratch", "ok", "masks"):
+    if setup not in setups.SETUPS:
+        raise ValueError(f"unknown setup {setup!r}: choose one of {', '.join(setups.SETUPS)}")
+    if image_format not in FORMATS:
+        raise ValueError(f"unknown image format {image_format!r}: choose one of {', '.join(FORMATS)}")
+    for sub in ("scratch", "ok", "masks", "regions"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     labels = scratch_labels(seed, count, scratch_fraction)
-    tasks = [_Task(out, seed, i, bool(labels[i]), (int(size[0]), int(size[1]))) for i in range(count)]
+    dims = (int(size[0]), int(size[1]))
+    tasks = [_Task(out, seed, i, bool(labels[i]), dims, setup, image_format) for i in range(count)]
     start = time.perf_counter()
     rows: list[dict[str, str]] = []
     with tqdm(total=count, disable=not progress, file=sys.stderr, unit="img", desc="synth") as bar:

@@ -14,7 +14,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -30,7 +30,7 @@ from inspection.vision.images import ImageError, read_image_file
 from inspection.vision.model import NetConfig, ScratchNet, load_imagenet_backbone, pool_logits
 from inspection.vision.predictor import Predictor, Prepared
 from inspection.vision.preprocess import PreprocessError, PreprocessSpec, find_phone, to_tensor_array
-from inspection.vision.quality import MIN_REFERENCE, domain_block
+from inspection.vision.reference import build_blocks, measure_files
 
 FROZEN_BLOCKS = 5
 CELL = 16  # network stride: one heatmap cell covers 16x16 canvas pixels
@@ -299,13 +299,32 @@ def train(
     meta = ModelMeta(
         version=version, net=config.net, preprocess=config.preprocess, temperature=temperature,
         positive=positive, data_hash=data_hash(examples), metrics=metrics, training=training,
-        domain=domain_block(qualities, source=f"{len(qualities)} training and validation images of {data}")
-        if len(qualities) >= MIN_REFERENCE else {},  # too few for percentiles: the gate's floors only
     )
+    meta = with_references(net, meta, [examples[i].path for i in held], qualities, data=data,
+                           threads=config.threads, log=log)
     save_artifact(out, net, meta)
     plot_history(history, out / "training.png")
     return TrainReport(out, version, len(tr.labels), len(va.labels), epochs_run, seconds, temperature, val_auc,
                        ece_before, ece_after, tuple(errors))
+
+
+def with_references(
+    net: ScratchNet, meta: ModelMeta, val_paths: Sequence[Path], qualities: Sequence[dict[str, float]], *,
+    data: Path, threads: int, log: Callable[[str], None],
+) -> ModelMeta:
+    """`meta` with its `domain` and `monitor` blocks. The validation images (unseen by the fit), scored by
+    the finished model, give the features basis, the ood limit and the monitor's samples: one more pass
+    over them, a few per cent of the training time. The gate's other ranges still come from every usable
+    image (`qualities`). Too few images: no domain block (the gate's floors only), no ood range, maybe
+    no features basis (vision.reference.build_blocks)."""
+    t0 = time.perf_counter()
+    measured, unreadable = measure_files(Predictor(net, meta, threads=threads), val_paths)
+    domain, monitor = build_blocks(
+        measured, source=f"{len(measured.rows)} validation images of {data}", qualities=qualities,
+        domain_source=f"{len(qualities)} training and validation images of {data}", unreadable=unreadable,
+    )
+    log(f"reference distributions from {len(measured.rows)} validation images in {time.perf_counter() - t0:.1f} s")
+    return replace(meta, domain=domain, monitor=monitor)
 
 
 def train_mode(net: ScratchNet) -> None:

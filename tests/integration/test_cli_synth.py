@@ -48,7 +48,7 @@ def test_synth_same_seed_same_bytes(tmp_path: Path) -> None:
         )
         assert code == 0, output
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
-    assert len(files) == 9
+    assert len(files) == 17  # 4 x (image, scratch mask, phone and glass masks) + manifest
     for rel in files:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
 

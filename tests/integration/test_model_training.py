@@ -50,6 +50,19 @@ def test_artifact_round_trip_gives_identical_scores(trained: tuple[Path, Path], 
     assert (model_dir / "training.png").stat().st_size > 1000  # the learning curves, plotted
 
 
+def test_training_stores_reference_distributions_from_its_validation_images(trained: tuple[Path, Path]) -> None:
+    model_dir, holdout = trained
+    data = json.loads((model_dir / "model.json").read_text())
+    monitor = data["monitor"]
+    assert monitor["n"] == data["metrics"]["n_val"]
+    assert (monitor["features"]["dim"], monitor["features"]["k"]) == (112, 8)
+    assert {"brightness", "colour_cast", "score", "n_regions", "f0", "f7"} <= set(monitor["reference"]["values"])
+    # an ood limit needs MIN_REFERENCE (50) validation images; fewer: the gate checks the others only
+    assert ("ood" in data["domain"]["ranges"]) == (monitor["n"] >= 50)
+    [scored] = load_predictor(model_dir).score_files(sorted(holdout.glob("*/*.jpg"))[:1])
+    assert len(scored.features) == 8 and scored.quality["ood"] > 0
+
+
 def test_weights_file_holds_tensors_only(trained: tuple[Path, Path]) -> None:
     from safetensors import safe_open
 

@@ -65,3 +65,47 @@ def test_voc_boxes_become_a_mask_for_positives_only(tmp_path: Path, annotations_
 def test_no_ground_truth_means_none(tmp_path: Path) -> None:
     make_folder(tmp_path, {"scratch": 1, "ok": 1})
     assert truth_mask(tmp_path, Example(tmp_path / "ok" / "ok_0.png", 0, "ok"), (8, 8)) is None
+
+
+def labelme(shapes: list[tuple[str, str, list[list[float]]]], w: int = 200, h: int = 100) -> str:
+    import json
+
+    return json.dumps({"imageWidth": w, "imageHeight": h, "imageData": None,
+                       "shapes": [{"label": lab, "shape_type": kind, "points": pts} for lab, kind, pts in shapes]})
+
+
+@pytest.mark.parametrize(
+    ("kind", "points", "inside", "outside"),
+    [
+        ("rectangle", [[10, 10], [30, 20]], (30, 30), (70, 30)),
+        ("polygon", [[10, 10], [60, 10], [60, 40], [10, 40]], (30, 40), (150, 150)),
+        ("linestrip", [[10, 50], [150, 50]], (50, 100), (10, 100)),
+    ],
+)
+def test_labelme_shapes_of_the_scratch_label_become_the_mask(
+    tmp_path: Path, kind: str, points: list[list[float]], inside: tuple[int, int], outside: tuple[int, int]
+) -> None:
+    images = tmp_path / "images"
+    make_folder(images, {"scratch": 1, "ok": 1})
+    (tmp_path / "annotations").mkdir()
+    # the JSON was drawn on a 200x100 image; the frame is 400x200, so points scale by 2
+    shapes = [("scratch", kind, points), ("dust_spot", "rectangle", [[80, 80], [90, 90]])]
+    (tmp_path / "annotations" / "scratch_0.json").write_text(labelme(shapes))
+    mask = truth_mask(images, Example(images / "scratch" / "scratch_0.png", 1, "scratch"), (400, 200))
+    assert mask is not None and mask.shape == (200, 400)
+    assert mask[inside[1], inside[0]] == 255 and mask[outside[1], outside[0]] == 0
+    assert mask[170, 170] == 0  # dust is not a scratch
+
+
+def test_a_class_index_mask_defers_to_the_labelme_file_that_names_the_classes(tmp_path: Path) -> None:
+    make_folder(tmp_path, {"scratch": 1, "ok": 1})
+    (tmp_path / "masks").mkdir()
+    index_mask = np.zeros((100, 200), np.uint8)
+    index_mask[:, :100] = 2  # "2 = scratch" lives in a README, not in the file
+    cv2.imwrite(str(tmp_path / "masks" / "scratch_0.png"), index_mask)
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "scratch_0.json").write_text(labelme([("ca_shang", "linestrip", [[0, 5], [50, 5]])]))
+    example = Example(tmp_path / "scratch" / "scratch_0.png", 1, "scratch")
+    assert not truth_mask(tmp_path, example, (200, 100)).any()  # type: ignore[union-attr]
+    custom = truth_mask(tmp_path, example, (200, 100), labels=frozenset({"ca_shang"}))
+    assert custom is not None and custom[5, 20] == 255 and custom[50, 20] == 0

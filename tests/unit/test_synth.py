@@ -149,7 +149,7 @@ def test_generate_same_bytes_for_any_worker_count(tmp_path: Path) -> None:
     synth.generate(tmp_path / "a", workers=1, **args)  # type: ignore[arg-type]
     synth.generate(tmp_path / "b", workers=2, **args)  # type: ignore[arg-type]
     a, b = _tree_bytes(tmp_path / "a"), _tree_bytes(tmp_path / "b")
-    assert a == b and len(a) == 6 * 2 + 1
+    assert a == b and len(a) == 6 * 4 + 1  # image, scratch mask, phone and glass masks; manifest
     synth.generate(tmp_path / "c", count=6, seed=4, size=(128, 72), progress=False)
     c = _tree_bytes(tmp_path / "c")
     assert a["manifest.csv"] != c["manifest.csv"]

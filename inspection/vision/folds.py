@@ -1,0 +1,43 @@
+"""Cross-validation folds shared by `scripts/anchor_linear_probe.py` and `scripts/kfold_train.py`, so the
+anchor and our training are compared on exactly the same test images.
+
+Stratified 5-fold with `random_state=0` (scikit-learn); with a group pattern (a regex whose first group, or
+whole match, names the group in the file name, e.g. a lens id) the folds never split a group, because views
+of one object are near-duplicates and would leak from train into test.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+from inspection.vision.dataset import DatasetError, Example
+
+
+def group_of(name: str, pattern: re.Pattern[str]) -> str:
+    match = pattern.search(name)
+    if match is None:
+        raise DatasetError(f"--groups {pattern.pattern!r} does not match the file name {name!r}")
+    return match.group(1) if match.groups() else match.group(0)
+
+
+def kfold_splits(
+    examples: Sequence[Example], *, k: int = 5, seed: int = 0, groups: str | None = None
+) -> list[tuple[list[int], list[int]]]:
+    """(train indices, test indices) per fold, deterministic for the same examples and arguments."""
+    labels = np.array([e.label for e in examples])
+    index = np.zeros(len(examples))
+    if groups is None:
+        splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+        folds = splitter.split(index, labels)
+    else:
+        pattern = re.compile(groups)
+        names = [group_of(e.path.name, pattern) for e in examples]
+        if len(set(names)) < k:
+            raise DatasetError(f"only {len(set(names))} groups: too few for {k} grouped folds")
+        grouped = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        folds = grouped.split(index, labels, groups=names)
+    return [(sorted(map(int, tr)), sorted(map(int, te))) for tr, te in folds]

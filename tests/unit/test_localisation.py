@@ -1,0 +1,183 @@
+"""Localisation on any table (vision.localise and the learned vision.segment via preprocess.locate_phone /
+warp): generated scenes of every setup hit the true glass, fixed-ROI and whole-frame modes never fail, an
+empty frame is refused, lab frames never reach the network, and the shipped network loads offline."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import cv2
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from inspection.core.domain import Localisation, LocalisationMode
+from inspection.vision import preprocess
+from inspection.vision.preprocess import (
+    PhoneFit,
+    PreprocessError,
+    PreprocessSpec,
+    locate_phone,
+    locate_phone_otsu,
+    warp,
+)
+from inspection.vision.quality import region_quality
+from inspection.vision.segment import META_NAME, MODEL_DIR, ONNX_NAME, load_segmenter
+from inspection.vision.setups import sample_look
+from inspection.vision.synth import _TAG_LOOK, render
+
+SIZE = (960, 540)
+
+
+def fit_mask(fit: PhoneFit, shape: tuple[int, int]) -> np.ndarray:
+    pts = cv2.boxPoints((fit.centre, fit.size, fit.angle))
+    out = np.zeros(shape, np.uint8)
+    cv2.fillPoly(out, [np.round(pts * 16).astype(np.int32)], 255, cv2.LINE_8, 4)
+    return out
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return np.count_nonzero((a > 0) & (b > 0)) / max(1, np.count_nonzero((a > 0) | (b > 0)))
+
+
+def _describe(setup: str, seed: int, index: int) -> str:
+    if setup == "lab":
+        return "lab"
+    look = sample_look(np.random.default_rng([_TAG_LOOK, index, seed]), setup, *SIZE)
+    bezel = "white bezel" if look.bezel_white else "black bezel"
+    return f"{look.body} phone, {bezel}, table {look.table_level:.0f} {look.texture}, {look.angle:.0f} deg"
+
+
+# A seeded random sample per setup (not hand-picked): SAMPLE scenes of each, and the share of them
+# whose found region must hit the true glass with IoU >= 0.9. Measured here: lab 20/20, varied 19/20,
+# closeup 19/20; scripts/bench_localisation.py on 300 scenes: lab 100 %, varied ~87 %, closeup ~93 %.
+SAMPLE_SEED, SAMPLE = 4242, 20
+MIN_SHARE = {"lab": 1.0, "varied": 0.9, "closeup": 0.9}
+
+
+def _iou_of(setup: str, index: int) -> float:
+    sample = render(SAMPLE_SEED, index, scratch=index % 2 == 0, size=SIZE, setup=setup)
+    try:
+        fit = locate_phone(sample.image)
+    except PreprocessError:
+        return 0.0
+    return iou(fit_mask(fit, sample.glass.shape), sample.glass)
+
+
+@pytest.mark.parametrize("setup", list(MIN_SHARE))
+def test_found_region_hits_the_true_glass(setup: str) -> None:
+    ious = {i: _iou_of(setup, i) for i in range(SAMPLE)}
+    missed = {i: round(v, 3) for i, v in ious.items() if v < 0.9}
+    share = 1.0 - len(missed) / SAMPLE
+    detail = "; ".join(f"{i}: IoU {v} ({_describe(setup, SAMPLE_SEED, i)})" for i, v in missed.items())
+    assert share >= MIN_SHARE[setup], detail
+    assert np.median(list(ious.values())) >= 0.93
+
+
+def test_sample_covers_the_hard_cases() -> None:
+    looks = [sample_look(np.random.default_rng([_TAG_LOOK, i, SAMPLE_SEED]), setup, *SIZE)
+             for setup in ("varied", "closeup") for i in range(SAMPLE)]
+    assert min(lk.table_level for lk in looks) < 30 and max(lk.table_level for lk in looks) > 160
+    assert {"black", "white"} <= {lk.body for lk in looks}
+    assert any(lk.bezel_white for lk in looks)
+    assert any(20 < lk.angle % 90 < 70 for lk in looks)
+
+
+@pytest.mark.parametrize("index", range(8))
+def test_lab_finds_stay_where_the_lab_localiser_put_them(index: int) -> None:
+    """The shipped model was trained on the lab localiser's crops: on lab scenes the new one agrees."""
+    image = render(11, index, scratch=True, size=SIZE).image
+    new, old = locate_phone(image), locate_phone_otsu(image)
+    assert iou(fit_mask(new, image.shape[:2]), fit_mask(old, image.shape[:2])) > 0.95
+
+
+def test_dark_table_defeats_the_lab_localiser_but_not_the_new_one() -> None:
+    sample = render(90210, 2, scratch=True, size=SIZE, setup="varied")  # black phone on a near-black table
+    found = locate_phone(sample.image)
+    assert iou(fit_mask(found, sample.glass.shape), sample.glass) >= 0.9
+    try:
+        old = locate_phone_otsu(sample.image)
+    except PreprocessError:
+        return
+    assert iou(fit_mask(old, sample.glass.shape), sample.glass) < 0.5
+
+
+@pytest.mark.parametrize(
+    "image",
+    [np.full((540, 960, 3), 128, np.uint8), np.zeros((540, 960, 3), np.uint8), np.full((540, 960, 3), 250, np.uint8)],
+    ids=["grey", "black", "white"],
+)
+def test_empty_frame_is_refused_with_a_reason(image: np.ndarray) -> None:
+    with pytest.raises(PreprocessError, match="no phone found .the frame is uniform"):
+        locate_phone(image)
+
+
+def test_textured_table_without_a_phone_is_refused() -> None:
+    rng = np.random.default_rng(0)
+    table = cv2.resize(rng.normal(120, 10, (30, 50)).astype(np.float32), (960, 540), interpolation=cv2.INTER_CUBIC)
+    table += rng.normal(0, 3, table.shape).astype(np.float32)
+    image = cv2.cvtColor(np.clip(table, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+    with pytest.raises(PreprocessError, match="no phone"):
+        locate_phone(image)
+
+
+def test_whole_frame_mode_maps_the_frame_and_never_refuses() -> None:
+    blank = np.full((540, 960, 3), 128, np.uint8)
+    warped = warp(blank, PreprocessSpec(), localisation=Localisation(LocalisationMode.FRAME))
+    assert warped.canvas.shape == (512, 240, 3) and warped.fit is not None and warped.fit.fixed
+    corners = warped.to_canvas @ np.array([[0, 0, 1], [960, 0, 1], [0, 540, 1], [960, 540, 1]], float).T
+    xs, ys = sorted(corners[0]), sorted(corners[1])
+    assert xs[0] == pytest.approx(0, abs=1e-6) and xs[-1] == pytest.approx(240)
+    assert ys[0] == pytest.approx(0, abs=1e-6) and ys[-1] == pytest.approx(512)  # landscape turned upright
+    q = region_quality(blank, warped)
+    assert "localisation" not in q and "aspect" not in q and q["region_px"] == 540
+
+
+def test_roi_mode_maps_the_rectangle_at_any_scale() -> None:
+    image = np.zeros((540, 960, 3), np.uint8)
+    image[54:486, 384:576] = 200  # the rectangle (0.4, 0.1, 0.2, 0.8) of the frame
+    roi = Localisation(LocalisationMode.ROI, (0.4, 0.1, 0.2, 0.8))
+    warped = warp(image[::2, ::2].copy(), PreprocessSpec(), scale=2.0, localisation=roi)
+    assert warped.canvas[8:-8, 8:-8].min() > 190  # all of the canvas is the rectangle
+    centre = warped.to_canvas @ np.array([480, 270, 1.0])  # original-frame pixels
+    assert centre == pytest.approx([120, 256], abs=1)
+
+
+def test_auto_mode_is_the_default() -> None:
+    sample = render(1, 0, scratch=False, size=SIZE)
+    a = warp(sample.image, PreprocessSpec())
+    b = warp(sample.image, PreprocessSpec(), localisation=Localisation())
+    assert np.array_equal(a.canvas, b.canvas) and a.fit is not None and not a.fit.fixed
+
+
+def test_shipped_network_loads_offline_and_matches_its_recipe() -> None:
+    """models/localiser: ONNX + safetensors (no pickle), a sidecar with the recipe and the files' hashes."""
+    meta = json.loads((MODEL_DIR / META_NAME).read_text())
+    for name in ("weights.safetensors", ONNX_NAME):
+        assert hashlib.sha256((MODEL_DIR / name).read_bytes()).hexdigest() == meta["sha256"][name]
+        assert (MODEL_DIR / name).stat().st_size < 1_000_000
+    assert sum(v.size for v in load_file(str(MODEL_DIR / "weights.safetensors")).values()) >= meta["parameters"]
+    assert {"input", "version", "training_seed", "data", "validation"} <= set(meta)
+    segmenter = load_segmenter()
+    assert segmenter is not None and segmenter.size == tuple(meta["input"])
+    prob = segmenter.glass(np.full((540, 960, 3), 128, np.uint8), (135, 240))
+    assert prob.shape == (135, 240) and float(prob.max()) < 0.5  # a flat frame holds no glass
+
+
+def test_lab_frames_never_reach_the_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lab crops stay the lab localiser's, bit for bit: lab_find answers before the network is asked."""
+    def refuse() -> None:
+        raise AssertionError("the network was asked about a lab frame")
+
+    monkeypatch.setattr(preprocess, "load_segmenter", refuse)
+    for index in range(4):
+        locate_phone(render(11, index, scratch=index % 2 == 0, size=SIZE).image)
+
+
+@pytest.mark.parametrize(("setup", "index"), [("varied", 0), ("closeup", 0)])
+def test_network_alone_finds_the_glass(setup: str, index: int) -> None:
+    sample = render(SAMPLE_SEED, index, scratch=False, size=SIZE, setup=setup)
+    fit = locate_phone(sample.image, method="net")
+    assert iou(fit_mask(fit, sample.glass.shape), sample.glass) >= 0.9
+    assert fit.confidence > 0.85  # the mask agrees with its rectangle: the gate's localisation metric

@@ -1,0 +1,96 @@
+"""Generator presets (`synth --setup`): lab unchanged, varied and close-up looks, masks beside the images,
+same seed same bytes."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from inspection.vision import synth
+from inspection.vision.setups import BODIES, SETUPS, TEXTURES, sample_look
+
+
+def _digest(a: np.ndarray) -> str:
+    return hashlib.sha256(a.tobytes()).hexdigest()[:16]
+
+
+def test_lab_is_the_default_and_unchanged_by_the_setup_argument() -> None:
+    a = synth.render(3, 5, scratch=True, size=(320, 180))
+    b = synth.render(3, 5, scratch=True, size=(320, 180), setup="lab")
+    assert _digest(a.image) == _digest(b.image) and a.drawn == b.drawn and a.setup == "lab"
+    assert a.jpeg_quality == synth.JPEG_QUALITY
+
+
+@pytest.mark.parametrize("setup", SETUPS)
+def test_same_seed_same_pixels_and_masks(setup: str) -> None:
+    a = synth.render(8, 2, scratch=True, size=(320, 180), setup=setup)
+    b = synth.render(8, 2, scratch=True, size=(320, 180), setup=setup)
+    for x, y in ((a.image, b.image), (a.mask, b.mask), (a.glass, b.glass), (a.phone, b.phone)):
+        assert np.array_equal(x, y)
+    other = synth.render(8, 3, scratch=True, size=(320, 180), setup=setup)
+    assert not np.array_equal(a.image, other.image)
+
+
+@pytest.mark.parametrize("setup", SETUPS)
+def test_masks_nest_scratch_in_glass_in_phone(setup: str) -> None:
+    s = synth.render(4, 1, scratch=True, size=(480, 270), setup=setup)
+    glass, phone = s.glass > 0, s.phone > 0
+    assert glass.any() and np.count_nonzero(glass & ~phone) <= 0.01 * np.count_nonzero(glass)
+    assert np.count_nonzero((s.mask > 0) & ~glass) <= 0.05 * max(1, np.count_nonzero(s.mask))
+
+
+def test_varied_looks_cover_the_range() -> None:
+    looks = [sample_look(np.random.default_rng(i), "varied", 1920, 1080) for i in range(400)]
+    levels = [lk.table_level for lk in looks]
+    assert min(levels) < 30 and max(levels) > 215  # near-black to white tables
+    assert {lk.body for lk in looks} == set(BODIES) and {lk.texture for lk in looks} == set(TEXTURES)
+    assert any(lk.bezel_white for lk in looks) and not all(lk.bezel_white for lk in looks)
+    angles = np.array([lk.angle % 180 for lk in looks])
+    assert (angles < 10).any() and (np.abs(angles - 90) < 10).any() and ((angles > 20) & (angles < 70)).any()
+    covers = [lk.cover for lk in looks]
+    assert min(covers) < 0.2 and max(covers) > 0.9
+    exposure = [lk.exposure for lk in looks]
+    assert min(exposure) < 0.6 and max(exposure) > 1.6
+    assert any(lk.motion > 0 for lk in looks) and max(lk.defocus for lk in looks) > 2.0
+
+
+def test_closeup_glass_fills_most_of_the_frame() -> None:
+    shares = [np.count_nonzero(synth.render(6, i, scratch=False, size=(320, 180), setup="closeup").glass) / (320 * 180)
+              for i in range(6)]
+    assert min(shares) > 0.5
+
+
+def test_unknown_setup_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown setup"):
+        synth.render(0, 0, scratch=False, size=(128, 72), setup="studio")
+
+
+def _tree(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def test_generate_writes_region_masks_and_png_and_is_reproducible(tmp_path: Path) -> None:
+    args = {"count": 6, "seed": 5, "size": (160, 96), "progress": False, "setup": "varied", "image_format": "mix"}
+    synth.generate(tmp_path / "a", **args)  # type: ignore[arg-type]
+    synth.generate(tmp_path / "b", workers=2, **args)  # type: ignore[arg-type]
+    a = _tree(tmp_path / "a")
+    assert a == _tree(tmp_path / "b")
+    with (tmp_path / "a" / "manifest.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {Path(r["file"]).suffix for r in rows} == {".jpg", ".png"}
+    for r in rows:
+        assert r["setup"] == "varied"
+        phone = cv2.imread(str(tmp_path / "a" / r["phone_mask"]), cv2.IMREAD_UNCHANGED)
+        glass = cv2.imread(str(tmp_path / "a" / r["glass_mask"]), cv2.IMREAD_UNCHANGED)
+        assert phone.shape == glass.shape == (96, 160) and set(np.unique(glass)) <= {0, 255}
+        assert np.count_nonzero(glass) > 0 and np.count_nonzero(glass) <= np.count_nonzero(phone)
+
+
+def test_generate_refuses_unknown_format(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="image format"):
+        synth.generate(tmp_path / "o", count=1, seed=0, size=(128, 72), progress=False, image_format="gif")
