@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     monitor_interval_seconds: float = Field(default=5.0, gt=0)
     # Alarms firing and clearing are POSTed here as JSON (retried with back-off, never blocking ingest).
     alarm_webhook_url: str = ""
+    # Quality control of the inspectors (issue 11), defaults for stations without their own rates
+    # (`inspection qc set`): the share of an inspector's claims that get a planted gold item instead, and
+    # the share of items labelled by two inspectors independently. 0 turns each off.
+    qc_gold_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    qc_double_rate: float = Field(default=0.0, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

@@ -43,6 +43,7 @@ import cv2
 import numpy as np
 
 from inspection.core.alarms import DEFAULT_RULES, AlarmRule, concept_check, first_alarm, scan
+from inspection.core.calibration import IsotonicMap, fit_isotonic
 from inspection.core.drift import (
     Concept,
     MonitorSample,
@@ -61,6 +62,7 @@ CAMERA_SCALE = 2.0  # frames stand for a 1920x1080 camera decoded at 1/2
 PASS_BELOW, REJECT_FROM = 0.1, 0.9
 AUDIT_RATE = 0.10
 SCRATCH_RATE = 0.10
+REFERENCE_ITEMS = 2000  # the labelled reference period (its metric samples are capped at 500 each)
 CHANGE_AT = 500
 SCORE_SHIFT = -4.0  # logits
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -178,6 +180,7 @@ class Stream:
     auto_pass: np.ndarray
     labelled: np.ndarray  # reviewed by a person or audited
     audited: np.ndarray  # blind audit of an automatic decision
+    calibration: IsotonicMap | None = None  # the reference's P(scratch | score), for the label-free estimate
 
 
 def _route(score: float, unjudgeable: bool) -> dict[str, bool]:
@@ -222,7 +225,7 @@ def concept_at(st: Stream, end: int, window: int) -> Concept:
         ece=calibration_error(st.score[aud], st.truth[aud]) if aud.size else None,
         ece_n=int(aud.size),
         escape_audited=audited_escape(st.truth[aud_pass]) if aud_pass.size else None,
-        escape_label_free=cbpe_escape(st.score[passed]) if passed.size else None,
+        escape_label_free=cbpe_escape(st.score[passed], calibration=st.calibration) if passed.size else None,
     )
 
 
@@ -277,16 +280,20 @@ def false_alarms(st: Stream, reference: Reference) -> dict[str, int]:
 
 
 def escape_check(st: Stream, part: slice) -> dict[str, Any]:
-    """Label-free (CBPE) vs audited escape among auto-passed items of a part of the stream, and the truth."""
+    """Label-free (CBPE, scores mapped through the reference's isotonic calibration) vs audited escape among
+    auto-passed items of a part of the stream, and the truth; the estimate from the raw scores beside it."""
     passed = np.flatnonzero(st.auto_pass[part]) + (part.start or 0)
     audited = passed[st.audited[passed]]
-    free = cbpe_escape(st.score[passed])
+    raw = cbpe_escape(st.score[passed])
+    free = cbpe_escape(st.score[passed], calibration=st.calibration)
     aud = audited_escape(st.truth[audited])
     truth = float(st.truth[passed].mean()) if passed.size else float("nan")
     return {
         "n_auto_passed": int(passed.size),
         "n_audited": int(audited.size),
         "label_free": [round(free.rate, 5), round(free.low, 5), round(free.high, 5)],
+        "label_free_method": free.method,
+        "label_free_raw_scores": [round(raw.rate, 5), round(raw.low, 5), round(raw.high, 5)],
         "audited_95": [round(aud.rate, 5), round(aud.low, 5), round(aud.high, 5)],
         "true_rate": round(truth, 5),
         "label_free_within_audited": bool(aud.low <= free.rate <= aud.high),
@@ -316,10 +323,12 @@ def _reference(args: argparse.Namespace, predictor: Predictor, pools: dict[str, 
         return Reference.from_json(block), "artifact monitor.reference"
     pool = pools["normal"] if args.reference == "pool" else pools["reference"]
     rng = np.random.default_rng(12345)
-    idx = draw(rng, pool, 500, SCRATCH_RATE)  # the line's scratch mix, not the pool's 50 %
+    idx = draw(rng, pool, REFERENCE_ITEMS, SCRATCH_RATE)  # the line's scratch mix, not the pool's 50 %
     st = build_stream(rng, [(pool, idx)])
     where = "drawn from the unshifted pool" if args.reference == "pool" else "drawn from a separate unshifted pool"
-    return Reference.from_samples(st.samples, source="bench"), f"500 items {where}"
+    # NannyML's CBPE assumption: the reference period is labelled (here by the generator's truth)
+    ref = replace(Reference.from_samples(st.samples, source="bench"), calibration=fit_isotonic(st.score, st.truth))
+    return ref, f"{REFERENCE_ITEMS} labelled items {where}"
 
 
 def run_condition(name: str, pools: dict[str, Pool], ref: Reference, args: argparse.Namespace) -> dict[str, Any]:
@@ -330,7 +339,7 @@ def run_condition(name: str, pools: dict[str, Pool], ref: Reference, args: argpa
     for seed in range(args.seeds):
         rng = np.random.default_rng([seed, len(name)])
         parts = [(normal, draw(rng, normal, CHANGE_AT, SCRATCH_RATE)), (shifted, draw(rng, shifted, horizon, rate))]
-        st = build_stream(rng, parts)
+        st = replace(build_stream(rng, parts), calibration=ref.calibration)
         delay, rule, fa = detection(st, ref)
         delays.append(delay)
         firsts.append(rule)
@@ -386,7 +395,9 @@ def main() -> None:
     results = {name: run_condition(name, pools, ref, args) for name in conditions}
     log(f"false alarms on {args.fa_items} unshifted items:")
     rng = np.random.default_rng(777)
-    st = build_stream(rng, [(pools["normal"], draw(rng, pools["normal"], args.fa_items, SCRATCH_RATE))])
+    normal = pools["normal"]
+    st = build_stream(rng, [(normal, draw(rng, normal, args.fa_items, SCRATCH_RATE))])
+    st = replace(st, calibration=ref.calibration)
     fa = false_alarms(st, ref)
     budget = sum(r.false_alarm_per_100k or 0.0 for r in STAT_RULES)
     report = {

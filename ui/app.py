@@ -52,9 +52,7 @@ def _topbar(ctx: UiContext, *, here: str) -> None:
         links.append('<a href="/logout" data-testid="logout">Log out</a>')
         return (
             f'<div class="topbar">{brand}<span data-testid="whoami">Signed in as '
-            f"<b>{html.escape(user.name)}</b> ({user.role.value})</span>"
-            + "".join(links)
-            + "</div>"
+            f"<b>{html.escape(user.name)}</b> ({user.role.value})</span>" + "".join(links) + "</div>"
         )
 
     root = gr.context.Context.root_block

@@ -15,12 +15,12 @@ import logging
 
 import gradio as gr
 
-from ui import engineer_history, engineer_monitor, engineer_policy, engineer_reports, engineer_station
+from ui import engineer_history, engineer_monitor, engineer_policy, engineer_qc, engineer_reports, engineer_station
 from ui.context import UiContext
 
 log = logging.getLogger(__name__)
 
-OPTIONAL_TABS = (("Models", "ui.models_tab"), ("Export", "ui.export_tab"))
+OPTIONAL_TABS = (("Models", "ui.models_tab"), ("Tokens", "ui.tokens_tab"), ("Export", "ui.export_tab"))
 
 
 def build(ctx: UiContext) -> None:
@@ -36,6 +36,8 @@ def build(ctx: UiContext) -> None:
             engineer_history.build(ctx)
         with gr.Tab(engineer_monitor.TAB_LABEL, id="monitoring") as monitoring_tab:
             engineer_monitor.build(ctx, tab=monitoring_tab)
+        with gr.Tab(engineer_qc.TAB_LABEL, id="inspectors"):
+            engineer_qc.build(ctx)
         for title, module in OPTIONAL_TABS:
             if importlib.util.find_spec(module) is None:
                 continue

@@ -1,4 +1,5 @@
-"""Engineer screen, "History" tab: policy versions and the event log, newest first."""
+"""Engineer screen, "History" tab: policy versions and the event log, newest first; it refreshes
+itself while shown."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import gradio as gr
 from inspection.services import events, policies
 from inspection.services.context import Pipeline
 from ui.context import Permission, UiContext
-from ui.engineer_common import all_stations_dropdown, messages, station_filter, stations, wire_filter
+from ui.engineer_common import all_stations_dropdown, auto_refresh, messages, station_filter, stations, wire_filter
 
 POLICY_HEADERS = ["when (UTC)", "station", "version", "level", "pass below", "reject above", "audit", "by", "reason"]
 EVENT_HEADERS = ["when (UTC)", "event", "station", "who", "item", "detail"]
@@ -72,7 +73,7 @@ def build(ctx: UiContext) -> None:
     policy_table = gr.Dataframe(headers=POLICY_HEADERS, interactive=False, elem_id="history-policies")
     gr.Markdown("### Events (newest first)")
     event_table = gr.Dataframe(
-        headers=EVENT_HEADERS, interactive=False, elem_id="history-events", max_height=520
+        headers=EVENT_HEADERS, interactive=False, elem_id="history-events", max_height=520, wrap=True
     )
 
     @messages
@@ -81,3 +82,4 @@ def build(ctx: UiContext) -> None:
         return history_rows(app, station_filter(name))
 
     wire_filter(ctx, station, refresh, run, [station], [policy_table, event_table])
+    auto_refresh(run, [station], [policy_table, event_table])

@@ -1,7 +1,8 @@
 """Engineer screen, "Monitoring" tab: how the line is doing over time (traffic, decisions, scores,
 input metrics against their reference band, drift tests against their alarm thresholds, escape
 estimates), the alarms and monitoring events, example images of an alarm's drifted window beside
-reference images, and the interlock banner with its deliberate "Restore level" action.
+reference images, the interlock banner with its deliberate "Restore level" action, and the station's
+alarm rules, interlock switch and reference window (`ui.engineer_monitor_rules`).
 
 Handlers are thin: one service call (`services.monitoring`), then formatting (figures in
 `ui.engineer_monitor_plots`). Every handler checks the engineer role first (`ctx.require`). The tab
@@ -26,6 +27,7 @@ from inspection.core.domain import AutomationLevel
 from inspection.services import monitoring
 from inspection.services.monitoring import AlarmOut, DriftOut, MonitorReport
 from ui import engineer_monitor_plots as plots
+from ui import engineer_monitor_rules
 from ui.context import Permission, UiContext
 from ui.engineer_common import all_stations_dropdown, messages, pct, refresh_choices, station_filter
 
@@ -78,7 +80,7 @@ def drift_rows(drift: Sequence[DriftOut]) -> list[list[Any]]:
         [
             d.station or "",
             d.rule or "",
-            d.metric,
+            "score (raw model)" if d.metric == "score" else d.metric,
             _g(d.statistic),
             _g(d.p_value),
             _g(d.threshold),
@@ -138,8 +140,8 @@ def concept_text(r: MonitorReport) -> str:
             "#### Is the model still right?",
             _estimate(r.escape_audited, "escape rate, audited (blind audit labels)"),
             _estimate(r.escape_label_free, "escape rate, label-free (from calibrated scores, CBPE)"),
-            _estimate(r.disagreement, "model vs inspector disagreement"),
-            f"- calibration error (ECE) on audits: **{ece}**",
+            _estimate(r.disagreement, "model (calibrated score ≥ 0.5) vs inspector disagreement"),
+            f"- calibration error (ECE) of the calibrated scores on audits: **{ece}**",
         ]
     )
 
@@ -255,7 +257,9 @@ def _layout(ctx: UiContext) -> _View:
     banner = gr.HTML(elem_id="monitor-banner")
     with gr.Row(visible=False, elem_id="monitor-restore") as restore_row:
         # value=None: a Dropdown otherwise starts at its first choice, and a restore must be chosen.
-        level = gr.Dropdown([], value=None, label="Restore to level", elem_id="monitor-level")
+        # allow_custom_value: after a restore the choices empty while the page may still hold the old
+        # value, which Gradio would refuse on every timer tick; the service checks the level anyway.
+        level = gr.Dropdown([], value=None, label="Restore to level", elem_id="monitor-level", allow_custom_value=True)
         reason = gr.Textbox(label="Reason (required, stored with the change)", elem_id="monitor-reason", scale=2)
         restore = gr.Button("Restore level", variant="stop", elem_id="monitor-restore-btn")
     demoted = gr.State(None)  # the demoted station, as the last refresh saw it
@@ -332,6 +336,8 @@ def build(ctx: UiContext, *, tab: gr.Tab | None = None) -> None:
     if tab is not None:
         tab.select(run, inputs, outputs)
         _follow_tab(tab, timer)
+    with gr.Accordion("Rules and reference", open=False, elem_id="monitor-rules-section"):
+        engineer_monitor_rules.build(ctx, v.station)
 
     @messages
     def show_examples(evt: gr.SelectData, request: gr.Request) -> tuple[Any, ...]:
@@ -339,9 +345,12 @@ def build(ctx: UiContext, *, tab: gr.Tab | None = None) -> None:
         alarm_id = _alarm_id(evt)
         if alarm_id is None:
             raise gr.Error("pick an alarm row")
-        bad, good = monitoring.alarm_examples(app, alarm_id=alarm_id, n=8)
-        note = f"Alarm #{alarm_id}: {len(bad)} image(s) from the drifted window, {len(good)} from the reference."
-        return note, thumbnails(bad, "drifted"), thumbnails(good, "reference")
+        ex = monitoring.alarm_example_set(app, alarm_id=alarm_id, n=8)
+        note = (
+            f"Alarm #{alarm_id}: {len(ex.drifted)} image(s) from the drifted window; reference images "
+            f"({len(ex.reference)}): {ex.reference_caption}."
+        )
+        return note, thumbnails(ex.drifted, "drifted"), thumbnails(ex.reference, "reference")
 
     v.alarms.select(show_examples, None, [v.alarm_note, v.drifted, v.reference])
 

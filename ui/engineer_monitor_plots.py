@@ -55,9 +55,22 @@ def _figure(size: tuple[float, float], title: str) -> Figure:
     return fig
 
 
+def time_span(report: MonitorReport) -> tuple[float, float]:
+    """The x range (matplotlib date numbers): the series' own span (it starts at the first sample, see
+    services.monitor_report) padded by 4 % or half a bucket, whichever is more, so the first and
+    last points sit inside the frame; a single point gets a bucket either side, never years."""
+    if not report.series:
+        return float(mdates.date2num(report.since)), float(mdates.date2num(report.generated_at))
+    lo, hi = float(mdates.date2num(report.series[0].t)), float(mdates.date2num(report.series[-1].t))
+    one_minute = 60.0 / 86400.0  # in days, for a lone point
+    bucket = float(mdates.date2num(report.series[1].t)) - lo if len(report.series) > 1 else one_minute
+    pad = max((hi - lo) * 0.04, bucket / 2)
+    return lo - pad, hi + pad
+
+
 def _time_axis(ax: Axes, report: MonitorReport) -> None:
-    """Dates on x over the report's whole span (a single point must not stretch the axis to years)."""
-    ax.set_xlim(float(mdates.date2num(report.since)), float(mdates.date2num(report.generated_at)))
+    """Dates on x over the span that has data (see `time_span`)."""
+    ax.set_xlim(*time_span(report))
     locator = mdates.AutoDateLocator(minticks=3, maxticks=6)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
@@ -127,8 +140,10 @@ def decisions_figure(report: MonitorReport) -> Figure:
 
 
 def score_figure(report: MonitorReport) -> Figure:
-    """Score distribution over time: the p10-p90 band around the median, with the reference band."""
-    fig = _figure(WIDE, "Score distribution (p10 – p90 band, median)")
+    """Raw model score distribution over time (the p10-p90 band around the median) with the reference
+    band: raw, because the model's reference is of raw scores (the station's calibration is applied
+    only where a decision or an escape estimate needs it)."""
+    fig = _figure(WIDE, "Raw model score (p10 – p90 band, median)")
     ax = fig.add_subplot()
     if not _has_data(report):
         _empty(ax)
@@ -140,7 +155,7 @@ def score_figure(report: MonitorReport) -> Figure:
     )
     ax.plot(t, _column(report, "score_p50"), marker=".", color="#9467bd", label="median")
     _time_axis(ax, report)
-    ax.set_ylabel("score")
+    ax.set_ylabel("raw score (uncalibrated)")
     ax.set_ylim(0, 1)
     ax.legend(loc="upper left", fontsize=8)
     return fig
@@ -188,7 +203,7 @@ def feature_drift_figure(report: MonitorReport) -> Figure:
     ax.plot(_times(report), values, marker=".", color="#ff7f0e", label="mean squared feature")
     ax.axhline(1.0, color="#2ca02c", linestyle="--", label="reference level (1)")
     _time_axis(ax, report)
-    ax.set_ylabel("mean squared whitened feature")
+    ax.set_ylabel("mean sq. feature")  # short: the 3-inch figure cuts a longer one
     ax.set_ylim(bottom=0)
     ax.legend(loc="upper left", fontsize=8)
     return fig

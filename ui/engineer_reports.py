@@ -1,5 +1,6 @@
 """Engineer screen, "Reports" tab: the shadow report (model against inspectors) and the audit report
-(blind re-checks of automatic decisions), each as a table and a figure."""
+(blind re-checks of automatic decisions), each as a table and a figure. A confusion cell (picked in
+the table or by name) opens a gallery of the items behind it. The tab refreshes itself while shown."""
 
 from __future__ import annotations
 
@@ -12,13 +13,29 @@ import matplotlib
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
-from inspection.services import reports  # noqa: E402
+from inspection.services import compare, reports  # noqa: E402
 from ui.context import Permission, UiContext  # noqa: E402
-from ui.engineer_common import all_stations_dropdown, messages, pct, station_filter, wire_filter  # noqa: E402
+from ui.engineer_common import (  # noqa: E402
+    all_stations_dropdown,
+    auto_refresh,
+    gallery_images,
+    messages,
+    pct,
+    station_filter,
+    wire_filter,
+)
+
+# Confusion cells: (row label in the shadow table, model says scratch, inspector says scratch)
+CELLS = {
+    "true scratch caught (TP)": (True, True),
+    "scratch missed (FN)": (False, True),
+    "false alarm (FP)": (True, False),
+    "true OK (TN)": (False, False),
+}
 
 
 def audit_figure(report: reports.AuditReport) -> Figure:
-    fig = Figure(figsize=(6.4, 3.0), dpi=100, layout="constrained")
+    fig = Figure(figsize=(5.6, 2.8), dpi=100, layout="constrained")
     ax = fig.add_subplot()
     names, rates, lows, highs = [], [], [], []
     for name, est in (("escape rate", report.escape), ("false-reject rate", report.false_reject)):
@@ -30,12 +47,12 @@ def audit_figure(report: reports.AuditReport) -> Figure:
     ax.barh(names, rates, xerr=[lows, highs], color=["#c0392b", "#d68910"], capsize=8)
     ax.set_xlim(0, max(0.05, *(r + h for r, h in zip(rates, highs, strict=True))) * 1.1)
     ax.set_xlabel("rate with 95 % interval (blind audit labels)")
-    ax.set_title("Audit estimates")
+    # no figure title: the component's label names the plot (a title would sit under it)
     return fig
 
 
 def shadow_figure(report: reports.ShadowReport) -> Figure:
-    fig = Figure(figsize=(4.6, 3.4), dpi=100, layout="constrained")
+    fig = Figure(figsize=(4.4, 3.0), dpi=100, layout="constrained")
     ax = fig.add_subplot()
     grid = [[report.tn, report.fp], [report.fn, report.tp]]
     ax.imshow(grid, cmap="Blues")
@@ -44,7 +61,6 @@ def shadow_figure(report: reports.ShadowReport) -> Figure:
             ax.text(j, i, str(grid[i][j]), ha="center", va="center", fontsize=16)
     ax.set_xticks([0, 1], ["model OK", "model scratch"])
     ax.set_yticks([0, 1], ["inspector OK", "inspector scratch"])
-    ax.set_title("Model (score ≥ 0.5) vs inspector")
     return fig
 
 
@@ -88,12 +104,18 @@ def build(ctx: UiContext) -> None:
         with gr.Column(scale=3):
             shadow_summary = gr.Markdown(elem_id="shadow-summary")
             shadow_table = gr.Dataframe(headers=["measure", "value"], interactive=False, elem_id="shadow-table")
-        shadow_plot = gr.Plot(label="Confusion", elem_id="shadow-plot")
+        shadow_plot = gr.Plot(label="Confusion: model (score ≥ 0.5) vs inspector", elem_id="shadow-plot")
+    with gr.Row():
+        cell = gr.Radio(list(CELLS), label="Show the items of a confusion cell", value=None, elem_id="shadow-cell")
+        cell_note = gr.Markdown(elem_id="shadow-cell-note")
+    cell_gallery = gr.Gallery(label="Items in the cell", columns=6, height=300, elem_id="shadow-gallery")
     gr.Markdown("### Audit report: blind re-checks of automatic decisions")
     with gr.Row():
         audit_table = gr.Dataframe(
             headers=["measure", "events", "audited", "rate", "95 % interval"],
             interactive=False,
+            wrap=True,
+            column_widths=["38%", "12%", "12%", "13%", "25%"],
             elem_id="audit-table",
         )
         audit_plot = gr.Plot(label="Audit estimates", elem_id="audit-plot")
@@ -109,3 +131,23 @@ def build(ctx: UiContext) -> None:
 
     outs = [shadow_summary, shadow_table, shadow_plot, audit_table, audit_plot]
     wire_filter(ctx, station, refresh, run, [station, max_escape], outs)
+    auto_refresh(run, [station, max_escape], outs)
+
+    @messages
+    def show_cell(name: str | None, which: str | None, request: gr.Request) -> tuple[str, list[Any]]:
+        ctx.require(request, Permission.ENGINEER)
+        if which not in CELLS:
+            return "", []
+        model_scratch, inspector_scratch = CELLS[which]
+        n, items = compare.confusion_items(
+            app, station=station_filter(name), model_scratch=model_scratch, inspector_scratch=inspector_scratch
+        )
+        note = f"**{which}**: {n} item(s)" + (f", newest {len(items)} shown" if n > len(items) else "")
+        return note, gallery_images([(i.image_path, i.caption) for i in items])
+
+    def pick_row(evt: gr.SelectData) -> Any:
+        row = evt.row_value if isinstance(evt.row_value, list) else []
+        return gr.update(value=row[0]) if row and row[0] in CELLS else gr.update()
+
+    shadow_table.select(pick_row, None, [cell])
+    cell.change(show_cell, [station, cell], [cell_note, cell_gallery])

@@ -53,9 +53,7 @@ def media_info(app: Pipeline, *, inspection_id: int) -> MediaInfo | None:
         regions: tuple[Region, ...] = ()
         if row.show_model:
             preds = store.predictions_for(session, inspection_id=inspection_id)
-            decision = next(
-                (p for p in preds if p.model_version == row.model_version and p.role != "shadow"), None
-            )
+            decision = next((p for p in preds if p.model_version == row.model_version and p.role != "shadow"), None)
             if decision is not None:
                 regions = tuple(Region(**r) for r in decision.regions or [])
                 heatmap = app.resolve(decision.heatmap_path) if decision.heatmap_path else None

@@ -89,9 +89,7 @@ class ReviewActions:
         s = review.inspector_stats(self.ctx.pipeline, inspector=inspector)
         return {"queue": s.queue, "today": s.labelled_today, "hour": s.last_hour}
 
-    def _reply(
-        self, inspector: str, task: ReviewTask | None, message: str = "", error: str | None = None
-    ) -> Reply:
+    def _reply(self, inspector: str, task: ReviewTask | None, message: str = "", error: str | None = None) -> Reply:
         prefetch: list[str] = []
         if task is not None:
             # The item on screen must be ready now; its overlay and the next items in the background.
@@ -149,9 +147,7 @@ def build(ctx: UiContext, media: MediaCache) -> gr.HTML:
         payload = data if isinstance(data, dict) else {}
         action = str(payload.get("action") or "next")
         raw_id = payload.get("id")
-        inspection_id = (
-            int(raw_id) if isinstance(raw_id, int | float | str) and str(raw_id).isdigit() else None
-        )
+        inspection_id = int(raw_id) if isinstance(raw_id, int | float | str) and str(raw_id).isdigit() else None
         try:
             return actions.act(user.name, action, inspection_id).to_dict()
         except Exception as exc:

@@ -89,7 +89,11 @@ def post_inspection(
             actor=f"station:{token_station}",
         )
     if result.created:
-        metrics.count_item(station=result.inspection.station, route=result.inspection.route.value)
+        metrics.count_item(
+            station=result.inspection.station,
+            route=result.inspection.route.value,
+            model_error=result.model_error is not None,
+        )
     return _answer(result)
 
 

@@ -1,5 +1,12 @@
 """Prometheus metrics of the server, through `prometheus_client`.
 
+What is exported: throughput (`inspection_items_total` by station and route, and
+`inspection_http_requests_total`; rate() gives items per second), latency histograms
+(`inspection_http_request_duration_seconds`, `inspection_ingest_duration_seconds`: percentiles with
+histogram_quantile), errors (`inspection_errors_total{kind="model"|"http_5xx"}`: the deciding model
+failed, timed out or gave an invalid score; a request answered 5xx), the review queue's depth and the
+age of its oldest open item, process memory (`process_resident_memory_bytes`), and monitoring.
+
 Counters and histograms are updated on the hot path (every request, every stored inspection); the
 queue gauges are read from the database at scrape time, open items only (`review.queue_depth`), so a
 scrape costs one small query plus one read of the station index; `inspection_queue_depth{status="queued"}`
@@ -151,6 +158,7 @@ class _Instruments:
     latency: Histogram
     ingest_latency: Histogram
     items: Counter
+    errors: Counter
 
 
 def _instruments(registry: CollectorRegistry | None) -> _Instruments:
@@ -180,7 +188,16 @@ def _instruments(registry: CollectorRegistry | None) -> _Instruments:
             ["station", "route"],
             registry=registry,
         ),
+        errors=Counter(
+            "inspection_errors",
+            "Errors: the deciding model failed (model) or a request was answered 5xx (http_5xx).",
+            ["kind"],
+            registry=registry,
+        ),
     )
+
+
+ERROR_KINDS = ("model", "http_5xx")
 
 
 @functools.cache
@@ -203,17 +220,23 @@ class ApiMetrics:
             # One registry per app: apps built side by side (tests) never mix their counts.
             self.instruments = _instruments(self.registry)
             ProcessCollector(registry=self.registry)
+        for kind in ERROR_KINDS:  # exported as 0 from the start: "no errors", not "no data"
+            self.instruments.errors.labels(kind)
         self.registry.register(QueueCollector(pipeline))
         self.registry.register(MonitorCollector(pipeline))
 
     def observe_request(self, *, method: str, path: str, status: int, seconds: float) -> None:
         self.instruments.requests.labels(method, path, str(status)).inc()
         self.instruments.latency.labels(path).observe(seconds)
+        if status >= 500:
+            self.instruments.errors.labels("http_5xx").inc()
         if self.memory is not None:
             self.memory.refresh()
 
-    def count_item(self, *, station: str, route: str) -> None:
+    def count_item(self, *, station: str, route: str, model_error: bool = False) -> None:
         self.instruments.items.labels(station, route).inc()
+        if model_error:
+            self.instruments.errors.labels("model").inc()
 
     def before_scrape(self) -> None:
         if self.memory is not None:

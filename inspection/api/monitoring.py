@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from inspection.api.deps import EngineerUser, PipelineDep
 from inspection.core.domain import Policy
-from inspection.services import monitoring
+from inspection.services import monitoring, ramp
 from inspection.services.context import Pipeline
 
 API = "/api/v1"
@@ -117,3 +117,7 @@ class MonitorLoop:
                 monitoring.evaluate_pending(self.pipeline)
             except Exception:  # the database may be away for a while: log, keep watching
                 log.exception("monitoring pass failed")
+            try:  # after monitoring: a ramp rolls back on the alarms this pass opened
+                ramp.evaluate_ramp(self.pipeline)
+            except Exception:
+                log.exception("ramp evaluation failed")

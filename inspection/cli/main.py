@@ -19,6 +19,7 @@ from inspection.cli import (
     monitor,
     pipeline,
     policy,
+    qc,
     reports,
     retrain,
     serve,
@@ -63,6 +64,7 @@ def build_app(*, scorer_factory: ScorerFactoryMaker | None = None) -> typer.Type
     app.add_typer(models.app, name="models")
     app.add_typer(monitor.app, name="monitor")
     app.add_typer(imports.app, name="import")
+    app.add_typer(qc.app, name="qc")
     return app
 
 

@@ -10,6 +10,7 @@ import typer
 
 from inspection.cli.common import default_by, echo_json, pct, station_arg
 from inspection.cli.context import in_pipeline
+from inspection.cli.ramp import app as ramp_app
 from inspection.services import deploy
 from inspection.services.context import Pipeline
 
@@ -104,12 +105,17 @@ def models_canary(
     ctx: typer.Context,
     version: str = typer.Argument(...),
     fraction: float = typer.Option(..., "--fraction", help="share of items the candidate decides, (0, 1)"),
+    force: bool = typer.Option(False, "--force", help="run a candidate worse on held-out labels (needs --reason)"),
     by: str = typer.Option("", "--by"),
     reason: str = typer.Option("", "--reason"),
 ) -> None:
-    """A fixed share of items (chosen by image hash) is decided by the candidate from now on."""
+    """A fixed share of items (chosen by image hash) is decided by the candidate from now on; refused
+    when the candidate is worse than production on held-out labels, unless --force with --reason."""
     st = _deploy(
-        ctx, lambda pipe: deploy.canary(pipe, version=version, fraction=fraction, by=default_by(by), reason=reason)
+        ctx,
+        lambda pipe: deploy.canary(
+            pipe, version=version, fraction=fraction, by=default_by(by), reason=reason, force=force
+        ),
     )
     typer.echo(f"canary: {st.candidate} decides {st.canary_fraction:.1%} of items; production {st.production}")
 
@@ -134,7 +140,8 @@ def models_promote(
 def models_rollback(
     ctx: typer.Context, by: str = typer.Option("", "--by"), reason: str = typer.Option("", "--reason")
 ) -> None:
-    """Back to the previous production at once (or withdraw a running shadow/canary candidate)."""
+    """Withdraw a running shadow/canary candidate, or else go back at once to the last earlier production
+    model promoted without force (never to one that got there only by --force)."""
     st = _deploy(ctx, lambda pipe: deploy.rollback(pipe, by=default_by(by), reason=reason))
     typer.echo(f"rolled back: production {st.production}, no candidate")
 
@@ -176,3 +183,6 @@ def models_compare(
         typer.echo(f"{cmp.version}: no items scored by both yet (start shadow or canary)")
     else:
         _print_comparison(cmp)
+
+
+app.add_typer(ramp_app, name="ramp")  # `inspection models ramp …` (cli/ramp.py)

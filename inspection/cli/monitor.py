@@ -128,6 +128,8 @@ def rules_set(
     typer.echo(
         f"{out.station} rules v{out.version}: {len(out.rules['rules'])} rules, interlock {out.rules['interlock']}"
     )
+    for change in out.changes:  # what this version changed (the same diff the Monitoring tab shows)
+        typer.echo(f"  {change}")
 
 
 @app.command("reference")

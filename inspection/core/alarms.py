@@ -41,6 +41,7 @@ __all__ = [
     "Severity",
     "concept_check",
     "demote",
+    "diff_rule_sets",
     "evaluate",
     "first_alarm",
     "scan",
@@ -364,3 +365,36 @@ _DOWN = {AutomationLevel.FULL: AutomationLevel.PARTIAL, AutomationLevel.PARTIAL:
 def demote(level: AutomationLevel) -> AutomationLevel | None:
     """One level down for the interlock: full -> partial -> ai_assist; None below that (nothing to drop)."""
     return _DOWN.get(level)
+
+
+def _rule_text(rule: AlarmRule) -> str:
+    limit = f"threshold {rule.threshold:g}" if rule.threshold is not None else f"{rule.false_alarm_per_100k:g}/100k"
+    extra = (", demotes" if rule.demote else "") + (f", min {rule.min_items}" if rule.min_items else "")
+    return f"{rule.metric}, window {rule.window} step {rule.step}, {limit}, {rule.severity.value}{extra}"
+
+
+def _interlock_text(value: bool | None) -> str:
+    return {None: "default (on at full only)", True: "on", False: "off"}[value]
+
+
+_FIELDS = ("metric", "window", "step", "false_alarm_per_100k", "threshold", "severity", "demote", "min_items")
+
+
+def diff_rule_sets(old: AlarmRuleSet | None, new: AlarmRuleSet) -> list[str]:
+    """What changes from `old` to `new`, one line per added, removed or changed rule (by name) and
+    for the interlock switch; empty when nothing does. `old` None: every rule is added."""
+    before = {r.name: r for r in old.rules} if old is not None else {}
+    after = {r.name: r for r in new.rules}
+    out: list[str] = []
+    if old is None or old.interlock != new.interlock:
+        was = "" if old is None else f"{_interlock_text(old.interlock)} -> "
+        out.append(f"interlock: {was}{_interlock_text(new.interlock)}")
+    for name, rule in after.items():
+        if name not in before:
+            out.append(f"+ {name}: {_rule_text(rule)}")
+        elif before[name] != rule:
+            fields = [f"{k} {getattr(before[name], k)!s} -> {getattr(rule, k)!s}" for k in _FIELDS
+                      if getattr(before[name], k) != getattr(rule, k)]  # fmt: skip
+            out.append(f"~ {name}: {'; '.join(fields)}")
+    out += [f"- {name}: {_rule_text(rule)}" for name, rule in before.items() if name not in after]
+    return out

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import minimize_scalar
+from scipy.optimize import isotonic_regression, minimize_scalar
 
 from inspection.core.metrics import expected_calibration_error
 
@@ -32,6 +32,10 @@ __all__ = [
     "apply_temperature",
     "check_counts",
     "fit_temperature",
+    "IsotonicMap",
+    "fit_isotonic",
+    "CBPE_MIN_LABELS",
+    "CBPE_MIN_POSITIVES",
 ]
 
 MIN_LABELS = 50  # fewer blind labels: the ECE itself is too noisy to show an improvement
@@ -131,3 +135,75 @@ def fit_temperature(
         nll_before=_nll(z, yf, 1.0),
         nll_after=_nll(z, yf, t),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Score -> probability map for the label-free escape estimate (CBPE)
+# ---------------------------------------------------------------------------------------------
+
+CBPE_MIN_LABELS = 100  # labelled reference items before a map is fitted (else the scores are used as they are)
+CBPE_MIN_POSITIVES = 5  # scratches among them: an isotonic map from fewer is mostly steps of zero
+
+
+@dataclass(frozen=True)
+class IsotonicMap:
+    """P(scratch | score) as a non-decreasing step function fitted on labelled reference items.
+
+    NannyML's CBPE calibrates on labelled reference data and then estimates performance from scores alone;
+    this is that calibrator. A model can rank well and still be overconfident at the low end (the baseline
+    says ~0.1 % where ~0.6 % of auto-passed phones are scratched on a line it was not trained for), which a
+    temperature does not repair: the isotonic fit (scipy) matches the observed rate in every score range and
+    keeps its weighted mean equal to the labelled items' rate. Between fitted scores it interpolates."""
+
+    x: tuple[float, ...]  # increasing scores
+    y: tuple[float, ...]  # fitted P(scratch) at those scores, non-decreasing
+    n: int
+    positives: int
+
+    def __call__(self, scores: Sequence[float] | FloatArray) -> FloatArray:
+        p = np.asarray(scores, dtype=np.float64)
+        return np.interp(p, np.asarray(self.x), np.asarray(self.y))
+
+    def to_json(self) -> dict[str, object]:
+        return {"x": [round(v, 6) for v in self.x], "y": [round(v, 6) for v in self.y], "n": self.n,
+                "positives": self.positives}
+
+    @staticmethod
+    def from_json(data: object) -> IsotonicMap:
+        if not isinstance(data, dict) or not isinstance(data.get("x"), list) or not isinstance(data.get("y"), list):
+            raise ValueError("a score calibration must be an object with lists 'x' and 'y'")
+        x, y = tuple(float(v) for v in data["x"]), tuple(float(v) for v in data["y"])
+        if len(x) != len(y) or not x or any(b < a for a, b in zip(x, x[1:], strict=False)):
+            raise ValueError("score calibration 'x' must be non-empty, increasing and as long as 'y'")
+        if any(b < a for a, b in zip(y, y[1:], strict=False)) or not all(0.0 <= v <= 1.0 for v in y):
+            raise ValueError("score calibration 'y' must be non-decreasing within [0, 1]")
+        return IsotonicMap(x, y, int(data.get("n", 0)), int(data.get("positives", 0)))
+
+
+def fit_isotonic(
+    scores: Sequence[float] | FloatArray,
+    labels: Sequence[bool] | npt.NDArray[np.bool_],
+    weights: Sequence[float] | FloatArray | None = None,
+    *,
+    min_labels: int = CBPE_MIN_LABELS,
+    min_positives: int = CBPE_MIN_POSITIVES,
+) -> IsotonicMap | None:
+    """The isotonic P(scratch | score) of labelled items (weights: inverse sampling probabilities, e.g.
+    1 / audit rate), or None when there are too few labels or scratches to fit one."""
+    p = np.asarray(scores, dtype=np.float64).ravel()
+    y = np.asarray(labels, dtype=bool).ravel()
+    w = np.ones(p.size) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+    if not (p.size == y.size == w.size):
+        raise ValueError(f"length mismatch: {p.size} scores, {y.size} labels, {w.size} weights")
+    keep = np.isfinite(p) & np.isfinite(w) & (w > 0)
+    p, y, w = p[keep], y[keep], w[keep]
+    if p.size < min_labels or int(y.sum()) < min_positives:
+        return None
+    order = np.argsort(p, kind="stable")
+    p, y, w = p[order], y[order].astype(np.float64), w[order]
+    fitted = isotonic_regression(y, weights=w, increasing=True).x
+    # one point per distinct score (the weighted mean of tied items), so np.interp sees an increasing x
+    xs, group = np.unique(p, return_inverse=True)
+    ys = np.bincount(group, weights=fitted * w) / np.bincount(group, weights=w)
+    ys = np.clip(np.maximum.accumulate(ys), 0.0, 1.0)  # guard against rounding breaking monotonicity
+    return IsotonicMap(tuple(map(float, xs)), tuple(map(float, ys)), int(p.size), int(y.sum()))

@@ -52,6 +52,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats as sps
 
+from inspection.core.calibration import IsotonicMap
 from inspection.core.metrics import expected_calibration_error
 from inspection.core.stats import Floats, LabelLike, estimate_rate, norm_ppf, scratch_mask, weighted_estimate
 
@@ -163,6 +164,8 @@ class Reference:
     shares: Mapping[str, float]
     source: str = ""
     n: int = 0
+    # P(scratch | score) fitted on the reference's labelled items, for the label-free escape estimate
+    calibration: IsotonicMap | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -173,6 +176,8 @@ class Reference:
             out["source"] = self.source
         if self.n:
             out["n"] = int(self.n)
+        if self.calibration is not None:
+            out["calibration"] = self.calibration.to_json()
         return out
 
     @classmethod
@@ -193,7 +198,9 @@ class Reference:
         n = data.get("n", 0)
         if not isinstance(n, int) or n < 0:
             raise ValueError(f"reference 'n' must be a non-negative integer, got {n!r}")
-        return cls(vals, {str(k): float(v) for k, v in shares.items()}, str(data.get("source", "")), n)
+        cal = data.get("calibration")
+        calibration = None if cal is None else IsotonicMap.from_json(cal)
+        return cls(vals, {str(k): float(v) for k, v in shares.items()}, str(data.get("source", "")), n, calibration)
 
     @classmethod
     def from_values(
@@ -433,7 +440,9 @@ def _count_interval(mean: float, var: float, confidence: float) -> tuple[float, 
     return min(low, mean), max(high, mean), max(upper, mean)
 
 
-def cbpe_escape(scores_auto_passed: Floats, *, confidence: float = 0.95) -> Estimate:
+def cbpe_escape(
+    scores_auto_passed: Floats, *, confidence: float = 0.95, calibration: IsotonicMap | None = None
+) -> Estimate:
     """Label-free escape rate among auto-passed items (NannyML's CBPE idea): mean calibrated P(scratch).
 
     If the scores are calibrated, each auto-passed item is a scratch with probability equal to its
@@ -448,9 +457,12 @@ def cbpe_escape(scores_auto_passed: Floats, *, confidence: float = 0.95) -> Esti
         return Estimate(math.nan, 0.0, 1.0, 0, 1.0, "cbpe")
     if np.any((p < 0) | (p > 1)):
         raise ValueError("scores must be within [0, 1]")
+    method = "cbpe"
+    if calibration is not None:  # the reference's labelled items say what each score means on this line
+        p, method = calibration(p), "cbpe (isotonic on the reference's labels)"
     n = int(p.size)
     low, high, upper = _count_interval(float(p.sum()), float(np.sum(p * (1 - p))), confidence)
-    return Estimate(float(p.mean()), low / n, min(1.0, high / n), n, min(1.0, upper / n), "cbpe")
+    return Estimate(float(p.mean()), low / n, min(1.0, high / n), n, min(1.0, upper / n), method)
 
 
 def audited_escape(

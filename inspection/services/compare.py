@@ -15,8 +15,10 @@ from inspection import store
 from inspection.core.stats import confusion
 from inspection.services.context import Pipeline
 from inspection.services.registry import Report, declared_versions, model_dir
+from inspection.services.reports import SHADOW_LEVELS
+from inspection.services.validation import validate_station
 
-__all__ = ["API", "Comparison", "Disagreement", "compare", "worse_than_production"]
+__all__ = ["API", "Comparison", "Disagreement", "ItemImage", "compare", "confusion_items", "worse_than_production"]
 
 API = "/api/v1"  # image links in comparisons (same prefix as inspection.api.app)
 
@@ -130,3 +132,44 @@ def compare(app: Pipeline, *, version: str, limit: int = 50, station: str | None
         disagreements_total=len(dis),
         disagreements=dis[: max(0, limit)],
     )
+
+
+class ItemImage(Report):
+    """One stored item for an image gallery: its picture and a caption."""
+
+    inspection_id: int
+    station: str
+    image_path: str  # absolute
+    caption: str
+
+
+def confusion_items(
+    app: Pipeline, *, station: str | None, model_scratch: bool, inspector_scratch: bool, limit: int = 48
+) -> tuple[int, list[ItemImage]]:
+    """(count, newest `limit` items) behind one cell of the shadow report's confusion matrix: the
+    same rows `reports.shadow_report` counts (reviewed under shadow / ai_assist, not audits, valid
+    production score), model scratch at score ≥ 0.5."""
+    st = validate_station(station) if station is not None else None
+    with app.read() as session:
+        rows = store.labelled_history(
+            session,
+            station=st,
+            levels=SHADOW_LEVELS,
+            audit=False,
+            scores=store.ScoreFilter(valid_only=True),
+        )
+    cell = [
+        r
+        for r in rows
+        if r.score is not None and (r.score >= 0.5) == model_scratch and (r.label == "scratch") == inspector_scratch
+    ]
+    cell.sort(key=lambda r: r.inspection_id, reverse=True)
+    return len(cell), [
+        ItemImage(
+            inspection_id=r.inspection_id,
+            station=r.station,
+            image_path=str(app.resolve(r.image_path)),
+            caption=f"#{r.inspection_id} {r.station}: score {float(r.score or 0.0):.3f}, inspector {r.label}",
+        )
+        for r in cell[: max(0, limit)]
+    ]

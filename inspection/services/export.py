@@ -5,7 +5,9 @@
 - Never writes outside OUT, and atomically: see `export_formats` (the writers and OUT handling).
 
 Which label: `label` is the human truth where there is one (ordinary review or blind audit), else
-the model's automatic decision (`--source all` only); `label_source` says which.
+the model's automatic decision (`--source all` only); `label_source` says which. Quality control:
+only the final label is exported (`review_kind`: label or adjudication), once per item; gold answers
+and second labels never are (`labels_given` counts the inspectors' labels behind it).
 """
 
 from __future__ import annotations
@@ -135,7 +137,7 @@ def iter_records(app: Pipeline, flt: ExportFilter, *, page: int = PAGE) -> Itera
 
 
 # Fields a record takes from its stored row unchanged (the others are converted in `_record`).
-_CONVERTED = {"received_at", "decided_at", "reviewed_at", "audit", "blind"}
+_CONVERTED = {"received_at", "decided_at", "reviewed_at", "audit", "blind", "review_kind", "labels_given"}
 _SHARED = ExportRecord.__dataclass_fields__.keys() & store.ExportRow.__dataclass_fields__.keys()
 _AS_STORED = [f for f in ExportRecord.__dataclass_fields__ if f in _SHARED - _CONVERTED]
 
@@ -155,6 +157,8 @@ def _record(row: store.ExportRow, regions: dict[tuple[int, str], list[dict[str, 
         blind=None if row.blind is None else bool(row.blind),
         label=label or "",
         label_source=source,
+        review_kind=row.review_kind if row.review_id is not None else None,
+        labels_given=int(row.labels_given or 0),
         regions=regions.get((row.inspection_id, mv), []) if mv else [],
     )
 

@@ -70,6 +70,11 @@ class ExportRecord:
     label: str  # human truth if any, else the automatic decision
     label_source: str  # human | audit | model
     regions: list[dict[str, Any]] = field(default_factory=list)  # the deciding model's highlights
+    # Which human label is final (quality control): "label" (one inspector, or two who agreed) or
+    # "adjudication" (an engineer decided between two); None for a model decision. Each item is
+    # exported once, with `labels_given` inspector labels behind it (gold answers never appear).
+    review_kind: str | None = None
+    labels_given: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

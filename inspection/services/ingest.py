@@ -22,6 +22,7 @@ from inspection.core.domain import (
     DecidedBy,
     Inspection,
     Label,
+    Policy,
     Prediction,
     Region,
     RouteKind,
@@ -54,6 +55,7 @@ class IngestResult:
     inspection: Inspection
     created: bool  # False: an Idempotency-Key replay, nothing new was stored
     problem: ImageProblem | None = None
+    model_error: str | None = None  # the deciding model failed, timed out or gave an invalid score
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -183,6 +185,17 @@ def _score_all(
     return _Scoring(decision, rows, gate, features)
 
 
+def _ramp_audit_policy(policy: Policy, ramp: store.RampRow | None, scoring: _Scoring) -> Policy:
+    """During a ramp the candidate's automatic decisions are audited at the ramp's (higher) rate, so
+    its evidence accrues quickly; the rate is stored with the item and its label weighs 1 / rate."""
+    if ramp is None or not any(role == store.PredictionRole.CANARY for role, _ in scoring.rows):
+        return policy
+    rate = ramp.plan.get("audit_rate") if isinstance(ramp.plan, dict) else None
+    if not isinstance(rate, int | float) or not (policy.audit_rate < float(rate) <= 1.0):
+        return policy
+    return replace(policy, audit_rate=float(rate))
+
+
 def _canary(sha: str, fraction: float) -> bool:
     return audit_draw("canary:" + sha, seed=0) < fraction
 
@@ -278,6 +291,7 @@ def inspect(
         policy = policy_from_row(station, store.current_policy(session, station=station))
         deployment = store.current_deployment(session)
         setup = setup_from_row(station, store.current_station_setup(session, station=station))
+        ramp = store.active_ramp(session)
     # The slot is held while the full-resolution pixels live (decode and scoring); Overloaded (503)
     # is raised before anything is stored, so a retry starts clean.
     with app.decodes.slot(_header_pixels(data, app.settings.max_pixels) if fmt is not None else 0):
@@ -295,7 +309,8 @@ def inspect(
         # the decision score is recalibrated for the station; prediction rows keep the raw score
         decision, raw_score = recalibrated(setup, scoring.decision)
         error = decision.error if decision is not None else None
-    decided = route(decision, policy, image_hash=sha, gate=scoring.gate)
+    audit_policy = _ramp_audit_policy(policy, ramp, scoring)
+    decided = route(decision, audit_policy, image_hash=sha, gate=scoring.gate)
     reason = decided.reason if error is None or error in decided.reason else f"{decided.reason}; {error}"
     heatmaps = {
         role: _heatmap_file(app, sha=sha, version=s.prediction.model_version, heatmap=s.heatmap)
@@ -322,6 +337,7 @@ def inspect(
         status=store.Status.QUEUED if decided.needs_person else store.Status.DONE,
         priority=abs(score - 0.5) if score is not None else 0.0,
         idempotency_key=key,
+        audit_rate=audit_policy.audit_rate if audit_policy is not policy else None,
     )
     image = store.ImageRow(
         sha256=sha,
@@ -390,7 +406,10 @@ def inspect(
                 return replay
         raise
     regions = decision.regions if decision is not None and decision.valid else ()
-    return IngestResult(_to_inspection(row, sha=sha, regions=regions), created=True, problem=decoded.problem)
+    model_error = error if decoded.problem is None else None
+    return IngestResult(
+        _to_inspection(row, sha=sha, regions=regions), created=True, problem=decoded.problem, model_error=model_error
+    )
 
 
 def _record_sample(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from inspection import store
 from inspection.core.alarms import DEFAULT_RULES, AlarmRuleSet
-from inspection.core.calibration import apply_temperature
+from inspection.core.calibration import IsotonicMap, apply_temperature, fit_isotonic
 from inspection.core.domain import Label, RouteKind
 from inspection.core.drift import (
     FEATURE_METRICS,
@@ -130,6 +130,21 @@ def _model_call(score: float) -> Label:
     return Label.SCRATCH if score >= 0.5 else Label.OK
 
 
+def window_calibration(
+    session: store.Session, *, station: str, rows: Sequence[store.MonitorSampleRow]
+) -> IsotonicMap | None:
+    """P(scratch | raw score) from the blind labels (audits, items reviewed without the model's output) of
+    a reference window's items, weighted by 1 / audit rate; None with too few (core.calibration). This is
+    the labelled reference NannyML's CBPE calibrates on: later, label-free estimates map scores through it."""
+    ids = [int(r.inspection_id) for r in rows if r.inspection_id is not None]
+    labelled = store.labelled_history(
+        session, station=station, inspection_ids=ids, scores=store.ScoreFilter(valid_only=True)
+    )
+    blind = [r for r in labelled if r.blind and r.score is not None]
+    scores = [float(r.score or 0.0) for r in blind]
+    return fit_isotonic(scores, [r.label == Label.SCRATCH.value for r in blind], [r.weight for r in blind])
+
+
 def _station_calibrated(session: store.Session, *, station: str | None, raw: list[float]) -> list[float]:
     """Samples keep raw model scores; CBPE needs the calibrated ones the station decides with."""
     if station is None or not raw:
@@ -138,12 +153,32 @@ def _station_calibrated(session: store.Session, *, station: str | None, raw: lis
     return raw if cal is None else [float(p) for p in apply_temperature(raw, cal.temperature)]
 
 
+def _labelled_calibrated(session: store.Session, rows: Sequence[store.LabelledRow]) -> list[float]:
+    """The labelled items' production scores as their station decides with them (its calibration
+    applied per station; prediction rows keep the raw model score)."""
+    by_station: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        by_station.setdefault(r.station, []).append(i)
+    out = [r.score or 0.0 for r in rows]
+    for station, idx in by_station.items():
+        for i, p in zip(idx, _station_calibrated(session, station=station, raw=[out[i] for i in idx]), strict=True):
+            out[i] = p
+    return out
+
+
 def concept_for(
-    app: Pipeline, session: store.Session, *, station: str | None, recent: Sequence[MonitorSample], now: datetime
+    app: Pipeline,
+    session: store.Session,
+    *,
+    station: str | None,
+    recent: Sequence[MonitorSample],
+    now: datetime,
+    calibration: IsotonicMap | None = None,
 ) -> Concept:
     """Disagreement (model call at 0.5 vs the person, every live label with a production score), ECE
     and the audited escape rate (blind audits), and the label-free escape estimate (CBPE) from the
-    scores of the recent auto-passed samples."""
+    scores of the recent auto-passed samples. Every score here is calibrated as the station decides
+    with it (the samples and prediction rows keep the raw model score)."""
     since = now - timedelta(days=CONCEPT_DAYS)
     scores = store.ScoreFilter(valid_only=True)
     labelled = store.labelled_history(session, station=station, since=since, scores=scores)[-CONCEPT_ITEMS:]
@@ -151,16 +186,17 @@ def concept_for(
     passed = store.labelled_history(session, station=station, since=since, audit=True)
     passed = [r for r in passed if r.route == RouteKind.AUTO_PASS][-CONCEPT_ITEMS:]
     auto_scores = [v for s in recent if s.flags.get("auto_pass") and (v := s.value("score")) is not None]
-    auto_scores = _station_calibrated(session, station=station, raw=auto_scores)
-    ece = calibration_error([r.score or 0.0 for r in audits], [Label(r.label) for r in audits]) if audits else None
+    if calibration is None:  # no labelled reference: the station's temperature, if any, else the model's own
+        auto_scores = _station_calibrated(session, station=station, raw=auto_scores)
+    calibrated = _labelled_calibrated(session, labelled)
+    audit_scores = [p for p, r in zip(calibrated, labelled, strict=True) if r.audit]
+    ece = calibration_error(audit_scores, [Label(r.label) for r in audits]) if audits else None
     return Concept(
-        disagreement=disagreement_rate(
-            [_model_call(r.score or 0.0) for r in labelled], [Label(r.label) for r in labelled]
-        )
+        disagreement=disagreement_rate([_model_call(p) for p in calibrated], [Label(r.label) for r in labelled])
         if labelled
         else None,
         ece=None if ece is None or math.isnan(ece) else ece,
         ece_n=len(audits),
         escape_audited=audited_escape([Label(r.label) for r in passed], [r.weight for r in passed]) if passed else None,
-        escape_label_free=cbpe_escape(auto_scores[-CONCEPT_ITEMS:]) if auto_scores else None,
+        escape_label_free=cbpe_escape(auto_scores[-CONCEPT_ITEMS:], calibration=calibration) if auto_scores else None,
     )

@@ -118,7 +118,8 @@ def _one_pass(app: Pipeline, *, station: str, now: datetime) -> _Pass | None:
         ref = reference_for(app, s, station=station)
         rows = context + new
         samples = [to_sample(r) for r in rows]
-        concept = concept_for(app, s, station=station, recent=samples[-500:], now=now)
+        cal = ref.reference.calibration if ref.reference else None  # the reference's labels for CBPE
+        concept = concept_for(app, s, station=station, recent=samples[-500:], now=now, calibration=cal)
     done = _Pass(station, rules, last_id=int(new[-1].id or 0), n_seen=n_before + len(new))
     done.reference_source, done.more = ref.source, len(new) == MAX_NEW
     ids = [r.id for r in rows]

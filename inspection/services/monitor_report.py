@@ -1,9 +1,15 @@
 """The monitoring report: one pydantic shape for the engineer UI, `inspection monitor report --json`
 and `GET /api/v1/monitoring/report`.
 
-Time series are bucketed by time: the bucket is the smallest of 1, 5, 15, 30 min, 1, 2, 6, 12 h and
-1 day that gives at most MAX_BUCKETS points over the report's span, aligned to the epoch, empty
-buckets included (n = 0, other fields None) so throughput reads 0, not "no data".
+Time series are bucketed by time over the span that has data: from the first sample in the window
+(not the window's start, so a line that started a minute ago is not one dot at the end of 8 empty
+hours) to now. The bucket is the smallest of 10, 30 s, 1, 5, 15, 30 min, 1, 2, 6, 12 h and 1 day
+that gives at most MAX_BUCKETS points over that span, aligned to the epoch, empty buckets included
+(n = 0, other fields None) so throughput reads 0, not "no data".
+
+Scores in the series (`score_p10/p50/p90`), the score reference band and the "score" drift rule are
+the RAW model scores (the model artifact's reference is of raw scores); the concept estimates
+(label-free escape, disagreement, ECE) use the scores calibrated as the station decides with them.
 """
 
 from __future__ import annotations
@@ -38,7 +44,9 @@ __all__ = [
 MAX_BUCKETS = 60
 MAX_REPORT_SAMPLES = 100_000  # the newest ones when a span holds more
 DEFAULT_SPAN = timedelta(hours=24)
-_BUCKETS = tuple(timedelta(minutes=m) for m in (1, 5, 15, 30, 60, 120, 360, 720, 1440))
+_BUCKETS = tuple(timedelta(seconds=m) for m in (10, 30)) + tuple(
+    timedelta(minutes=m) for m in (1, 5, 15, 30, 60, 120, 360, 720, 1440)
+)
 EVENT_KINDS = ("alarm.fired", "alarm.cleared", "interlock.demoted", "interlock.restored", "monitor.rules_changed",
                "monitor.reference_set")  # fmt: skip
 
@@ -53,7 +61,7 @@ class SeriesPoint(BaseModel):
     auto_pass_share: float | None = None
     auto_reject_share: float | None = None
     unjudgeable_share: float | None = None
-    score_p10: float | None = None
+    score_p10: float | None = None  # raw model scores (not the station's calibrated ones)
     score_p50: float | None = None
     score_p90: float | None = None
     brightness: float | None = None  # medians of the frame metrics
@@ -149,7 +157,8 @@ def monitor_report(app: Pipeline, *, station: str | None = None, since: datetime
         rows = store.samples_in_range(s, station=station, since=since, limit=MAX_REPORT_SAMPLES, newest=True)
         ref = reference_for(app, s, station=station)
         recent = [to_sample(r) for r in rows[-500:]]
-        concept = concept_for(app, s, station=station, recent=recent, now=now)
+        cal = ref.reference.calibration if ref.reference else None  # the reference's labels for CBPE
+        concept = concept_for(app, s, station=station, recent=recent, now=now, calibration=cal)
         states = store.monitor_states(s, stations=None if station is None else [station])
         alarms = store.list_alarms(s, station=station, since=since)
         events = store.monitor_events(s, kinds=EVENT_KINDS, station=station, limit=200)
@@ -159,7 +168,7 @@ def monitor_report(app: Pipeline, *, station: str | None = None, since: datetime
         since=since,
         generated_at=now,
         n_items=len(rows),
-        series=series(rows, since=since, until=now),
+        series=series(rows, since=_data_start(rows, since), until=now),
         reference_bands=_bands(ref),
         reference_source=ref.source,
         drift=[DriftOut(**r) for st in states for r in st.results],
@@ -204,6 +213,11 @@ def _interlock(s: store.Session, station: str, events: Sequence[store.EventRow])
         at=last.at,
         alarm_id=d.get("alarm_id"),
     )
+
+
+def _data_start(rows: Sequence[store.MonitorSampleRow], since: datetime) -> datetime:
+    """Where the series starts: the first sample (rows are oldest first), else the window's start."""
+    return _aware(rows[0].at) if rows else since
 
 
 def bucket_size(span: timedelta) -> timedelta:

@@ -9,6 +9,7 @@ screen; a minimal or damaged file still lists, with `error` set. The deployment 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,18 +27,22 @@ __all__ = [
     "DeploymentState",
     "ModelDetail",
     "ModelInfo",
+    "ProductionStep",
     "Report",
     "artifact_dirs",
     "current_state",
     "declared_versions",
+    "heldout_metrics",
     "is_artifact",
     "list_models",
     "model_dir",
     "model_info",
     "previous_production",
     "read_artifact",
+    "rollback_target",
     "show_model",
     "state_and_previous",
+    "state_and_target",
     "validate_version",
 ]
 
@@ -45,7 +50,14 @@ _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 class DeployError(ValueError):
-    """A deployment change that must not happen (unknown model, worse candidate, nothing to roll back)."""
+    """A deployment change that must not happen (unknown model, worse candidate, nothing to roll back).
+
+    `str(exc)` speaks the command line (options such as --force); `web` says the same in the words of
+    the engineer screen (its checkboxes and fields), for the web handlers."""
+
+    def __init__(self, message: str, *, web: str | None = None) -> None:
+        super().__init__(message)
+        self.web = web or message
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -103,19 +115,67 @@ def previous_production(history: list[str], *, default_model: str) -> str | None
     return None
 
 
-def _history(app: Pipeline) -> tuple[list[store.DeploymentRow], DeploymentState, str | None]:
-    """(all rows, current state, previous production)."""
+@dataclass(frozen=True)
+class ProductionStep:
+    """The production version of one deployment row, and whether that row vouched for it: a
+    promotion that passed the held-out comparison (not forced)."""
+
+    version: str
+    vouched: bool = False
+
+
+def rollback_target(steps: Sequence[ProductionStep], *, default_model: str) -> str | None:
+    """Where rollback goes: the most recent earlier production version that was ever vouched for
+    (the configured default model counts: nobody forced it). A version that reached production
+    only by force is skipped, so a rollback never re-deploys a model the comparison refused;
+    bringing it back takes a forced promotion with a reason again. None when there is no such version."""
+    trusted = {default_model} | {s.version for s in steps if s.vouched}
+    versions = [default_model, *(s.version for s in steps)]
+    current = versions[-1]
+    for v in reversed(versions[:-1]):
+        if v != current and v in trusted:
+            return v
+    return None
+
+
+def _steps(session: store.Session, rows: Sequence[store.DeploymentRow]) -> list[ProductionStep]:
+    """Each row's production version with its vouched flag, read from the promotion events (who and
+    why live in events; the rows need no extra column)."""
+    forced: dict[int, bool] = {}
+    for e in store.list_events(session, kind="deployment.promote", limit=1_000_000):
+        dep_id = (e.detail or {}).get("deployment_id")
+        if isinstance(dep_id, int):
+            forced[dep_id] = bool((e.detail or {}).get("forced"))
+    return [ProductionStep(r.production_version, vouched=r.id in forced and not forced[r.id]) for r in rows]
+
+
+@dataclass(frozen=True)
+class _History:
+    rows: list[store.DeploymentRow]
+    state: DeploymentState
+    previous: str | None  # the production version before the current one
+    target: str | None  # where a rollback of production goes (`rollback_target`)
+
+
+def _history(app: Pipeline) -> _History:
     with app.read() as session:
         rows = store.deployment_history(session)
+        steps = _steps(session, rows)
     default = app.settings.default_model
     state = DeploymentState.from_row(rows[-1] if rows else None, default_model=default)
     prev = previous_production([r.production_version for r in rows], default_model=default)
-    return rows, state, prev
+    return _History(rows, state, prev, rollback_target(steps, default_model=default))
 
 
 def state_and_previous(app: Pipeline) -> tuple[DeploymentState, str | None]:
-    _rows, state, prev = _history(app)
-    return state, prev
+    h = _history(app)
+    return h.state, h.previous
+
+
+def state_and_target(app: Pipeline) -> tuple[DeploymentState, str | None]:
+    """The current state and where a rollback of production would go."""
+    h = _history(app)
+    return h.state, h.target
 
 
 # Artifacts on disk
@@ -170,6 +230,31 @@ class ModelInfo(Report):
         """Metrics on the held-out split ({} when the artifact has none)."""
         held = self.metrics.get("heldout")
         return held if isinstance(held, dict) else {}
+
+    @property
+    def heldout_summary(self) -> tuple[str, dict[str, Any]]:
+        """(where from, metrics) of the model's own held-out evaluation (`heldout_metrics`)."""
+        return heldout_metrics(self.metrics)
+
+
+def heldout_metrics(metrics: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(source, metrics) of an artifact's held-out evaluation, whichever way it was recorded: a
+    `heldout` block (training), the candidate's side of a retrain comparison, or a test-set block
+    (a key with "test" in it holding an AUROC, as the shipped baseline records its synthetic test
+    set). ("", {}) when the artifact has none."""
+    held = metrics.get("heldout")
+    if isinstance(held, dict) and held:
+        return "heldout", held
+    retrain = metrics.get("retrain")
+    cand = ((retrain or {}).get("heldout") or {}).get("candidate") if isinstance(retrain, dict) else None
+    if isinstance(cand, dict) and cand:
+        n = ((retrain or {}).get("heldout") or {}).get("n")
+        return "retrain held-out", {**cand, **({"n": n} if n is not None and "n" not in cand else {})}
+    for key in sorted(metrics):
+        block = metrics[key]
+        if "test" in key and isinstance(block, dict) and "auroc" in block:
+            return key, block
+    return "", {}
 
 
 class ModelDetail(ModelInfo):
@@ -248,10 +333,11 @@ def list_models(app: Pipeline) -> list[ModelInfo]:
 
 def show_model(app: Pipeline, *, version: str) -> ModelDetail:
     path = model_dir(app, version)
-    rows, state, prev = _history(app)
+    h = _history(app)
     mine = [
         DeploymentState.from_row(r, default_model=app.settings.default_model)
-        for r in rows
+        for r in h.rows
         if path.name in (r.production_version, r.candidate_version)
     ]
-    return ModelDetail(**_info_fields(path, _roles(state, prev, path.name)), deployment=state, history=mine)
+    roles = _roles(h.state, h.previous, path.name)
+    return ModelDetail(**_info_fields(path, roles), deployment=h.state, history=mine)

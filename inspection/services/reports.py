@@ -10,7 +10,7 @@ from typing import Any
 from inspection import store
 from inspection.core import thresholds
 from inspection.core.domain import AuditEstimate, AutomationLevel, Label, RouteKind
-from inspection.core.stats import confusion, estimate_rate
+from inspection.core.stats import confusion, estimate_rate, weighted_estimate
 from inspection.services.context import Pipeline
 from inspection.services.errors import InputError
 from inspection.services.history import labelled_scores
@@ -51,13 +51,23 @@ def audit_report(app: Pipeline, *, station: str | None = None, since: datetime |
     with app.read() as session:
         rows = store.labelled_history(session, station=station, since=since, audit=True)
         pending = store.pending_audits(session, station=station)
-    # Rates within a route: audits are counted as drawn (one policy's audit rate applies to all of
-    # a route's items at a time, so the weights would cancel out within one policy version).
-    passed = [r.label for r in rows if r.route == RouteKind.AUTO_PASS]
-    rejected = [r.label for r in rows if r.route == RouteKind.AUTO_REJECT]
-    escape = estimate_rate(sum(lab == Label.SCRATCH for lab in passed), len(passed))
-    false_reject = estimate_rate(sum(lab == Label.OK for lab in rejected), len(rejected))
+    passed = [r for r in rows if r.route == RouteKind.AUTO_PASS]
+    rejected = [r for r in rows if r.route == RouteKind.AUTO_REJECT]
+    escape = _route_estimate(passed, Label.SCRATCH)
+    false_reject = _route_estimate(rejected, Label.OK)
     return AuditReport(station, escape, false_reject, audits=len(rows), pending=pending)
+
+
+def _route_estimate(rows: list[store.LabelledRow], event: Label) -> AuditEstimate:
+    """Audits counted as drawn when they share one audit rate (the weights cancel out); weighted by
+    1 / rate when they do not (a ramp audits the candidate's decisions more often)."""
+    events = [r.label == event for r in rows]
+    weights = [r.weight for r in rows]
+    est = estimate_rate(sum(events), len(rows))
+    if len(set(weights)) <= 1:
+        return est
+    w = weighted_estimate([x for x, e in zip(weights, events, strict=True) if e], weights)
+    return AuditEstimate(events=est.events, trials=est.trials, rate=w.rate, low=w.low, high=w.high)
 
 
 @dataclass(frozen=True)

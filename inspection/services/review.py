@@ -14,6 +14,7 @@ from inspection.core.domain import (
     Label,
     Region,
 )
+from inspection.services import quality
 from inspection.services.context import Pipeline
 from inspection.services.errors import InputError, NotFound
 from inspection.services.ingest import regions_from_json
@@ -79,6 +80,10 @@ def claim_next(
     if order not in ("oldest", "uncertain"):
         raise InputError(f"order must be 'oldest' or 'uncertain', got {order!r}")
     with app.write() as session:
+        # Quality control: now and then a gold item planted blind instead of the next one.
+        planted = quality.plant_for(app, session, inspector=inspector, station=station, now=app.clock())
+        if planted is not None:
+            return _task(app, session, planted)
         row = store.claim_next(
             session,
             station=station,
@@ -113,8 +118,12 @@ def submit_label(
         raise InputError("seconds_taken must be a non-negative number")
     try:
         with app.write() as session:
+            item = store.get_inspection(session, inspection_id=inspection_id)
+            double = item is not None and quality.wants_double(app, session, station=item.station,
+                                                                inspection_id=inspection_id)  # fmt: skip
             out = store.store_label(
                 session,
+                double=double,
                 inspection_id=inspection_id,
                 inspector=inspector,
                 label=lab.value,

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from inspection.store.db import AlreadyExists
-from inspection.store.tables import ApiTokenRow, UserRow
+from inspection.store.tables import ApiTokenRow, InspectionRow, UserRow
 
-__all__ = ["add_token", "add_user", "find_token", "get_user", "list_tokens", "list_users", "revoke_token"]
+__all__ = [
+    "add_token",
+    "add_user",
+    "find_token",
+    "get_user",
+    "last_received",
+    "list_tokens",
+    "list_users",
+    "revoke_token",
+]
 
 
 def add_token(session: Session, *, row: ApiTokenRow) -> ApiTokenRow:
@@ -40,6 +50,18 @@ def revoke_token(session: Session, *, token_id: int, now: datetime) -> ApiTokenR
         session.add(row)
         session.flush()
     return row
+
+
+def last_received(session: Session, *, station: str, since: datetime, until: datetime | None = None) -> datetime | None:
+    """When the station's latest item received in [since, until] arrived (None: none). Items do not
+    record which token sent them; a token belongs to one station, so this is its last use at best."""
+    stmt = sa.select(sa.func.max(InspectionRow.received_at)).where(
+        col(InspectionRow.station) == station, col(InspectionRow.received_at) >= since
+    )
+    if until is not None:
+        stmt = stmt.where(col(InspectionRow.received_at) <= until)
+    value = session.execute(stmt).scalar()
+    return value if isinstance(value, datetime) else None
 
 
 def add_user(session: Session, *, row: UserRow) -> UserRow:

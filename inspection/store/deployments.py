@@ -58,7 +58,7 @@ def score_pairs(
     rev: Any = ReviewRow
     live_label = (
         sa.select(rev.label)
-        .where(rev.inspection_id == cand.inspection_id, rev.undone_at.is_(None))
+        .where(rev.inspection_id == cand.inspection_id, rev.undone_at.is_(None), rev.is_final.is_(True))
         .limit(1)
         .scalar_subquery()
     )

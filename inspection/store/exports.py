@@ -9,13 +9,22 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from inspection.store.events import add_event
 from inspection.store.history import live_review
 from inspection.store.inspections import get_inspection
 from inspection.store.queue import active_review
-from inspection.store.tables import ImageRow, InspectionRow, PredictionRole, PredictionRow, ReviewRow, Status
+from inspection.store.tables import (
+    ImageRow,
+    InspectionRow,
+    PredictionRole,
+    PredictionRow,
+    ReviewKind,
+    ReviewRow,
+    Status,
+)
 
 __all__ = ["ExportRow", "ExportWhere", "count_export_rows", "export_page", "export_regions", "import_label"]
 
@@ -50,6 +59,8 @@ class ExportRow:
     blind: bool | None
     review_audit: bool | None
     review_id: int | None
+    review_kind: str | None  # of the final review: label (one inspector or two who agreed) | adjudication
+    labels_given: int  # live inspector labels of the item (2 when double-labelled); it is exported once
 
 
 @dataclass(frozen=True)
@@ -91,13 +102,31 @@ _COLUMNS = (
     col(ReviewRow.blind),
     col(ReviewRow.audit),
     col(ReviewRow.id),
+    col(ReviewRow.kind),
 )
+
+
+def _labels_given() -> Any:
+    """How many inspectors labelled the item from the queue (first and second labels, not gold answers)."""
+    other: Any = aliased(ReviewRow)
+    return (
+        sa.select(sa.func.count())
+        .where(
+            other.inspection_id == col(InspectionRow.id),
+            other.undone_at.is_(None),
+            other.kind.in_([ReviewKind.LABEL, ReviewKind.SECOND]),
+        )
+        .scalar_subquery()
+    )
 
 
 def _export_query(where: ExportWhere) -> Any:
     ins, img, rev = InspectionRow, ImageRow, ReviewRow
     stmt = (
-        sa.select(*_COLUMNS).select_from(ins).join(img, col(img.id) == col(ins.image_id)).outerjoin(rev, live_review())
+        sa.select(*_COLUMNS, _labels_given())
+        .select_from(ins)
+        .join(img, col(img.id) == col(ins.image_id))
+        .outerjoin(rev, live_review())
     )
     if where.source == "human":
         stmt = stmt.where(col(rev.id).is_not(None), col(rev.audit).is_(False))

@@ -2,7 +2,8 @@
 
 Tuning (suggest, calibration), the engineer screen's what-if, the shadow and audit reports and
 retraining all read it here, so they agree on what counts as a label and on how much it weighs:
-- a live label is a review not undone, labelled scratch or ok;
+- a live label is a review not undone and final (the item's label of record: quality control's gold
+  answers and second labels never are, an adjudication is), labelled scratch or ok;
 - an ordinary review (an item a person decided) weighs 1;
 - a blind audit label of an automatic decision weighs 1 / audit_rate of the policy version in force
   for that item: it stands for the unreviewed automatic decisions it was drawn from.
@@ -82,8 +83,13 @@ class LabelledRow:
 
 
 def live_review() -> Any:
-    """Join condition: the live (not undone) review of an inspection."""
-    return sa.and_(col(ReviewRow.inspection_id) == col(InspectionRow.id), col(ReviewRow.undone_at).is_(None))
+    """Join condition: the live (not undone) final review of an inspection: its label of record. Gold
+    answers, second labels and outvoted first labels are never final, so no item counts twice."""
+    return sa.and_(
+        col(ReviewRow.inspection_id) == col(InspectionRow.id),
+        col(ReviewRow.undone_at).is_(None),
+        col(ReviewRow.is_final).is_(True),
+    )
 
 
 def _policy_in_force() -> Any:
@@ -127,7 +133,8 @@ _COLUMNS = (
     col(ReviewRow.label),
     col(ReviewRow.audit),
     col(ReviewRow.blind),
-    col(PolicyVersionRow.audit_rate),
+    # the item's own audit rate (a ramp's boost) when it has one, else its policy version's
+    sa.func.coalesce(col(InspectionRow.audit_rate), col(PolicyVersionRow.audit_rate)),
     col(ImageRow.sha256),
     col(ImageRow.path),
     col(ImageRow.width),

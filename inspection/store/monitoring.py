@@ -46,6 +46,7 @@ __all__ = [
     "recent_samples",
     "rule_set_history",
     "sample_image_paths",
+    "sample_image_paths_before",
     "samples_after",
     "samples_in_range",
     "monitor_events",
@@ -144,6 +145,29 @@ def sample_image_paths(session: Session, *, station: str, first_id: int, last_id
         .order_by(col(MonitorSampleRow.id))
     )
     paths = [str(p) for p in session.execute(stmt).scalars().all()]
+    if len(paths) <= n:
+        return paths
+    step = len(paths) / n
+    return [paths[int(i * step)] for i in range(n)]
+
+
+def sample_image_paths_before(session: Session, *, station: str, before_id: int, n: int, span: int) -> list[str]:
+    """Image paths of up to `n` decodable samples of the station spread evenly over the `span` samples
+    just before sample id `before_id` (oldest first)."""
+    stmt = (
+        sa.select(col(ImageRow.path))
+        .select_from(MonitorSampleRow)
+        .join(InspectionRow, col(InspectionRow.id) == col(MonitorSampleRow.inspection_id))
+        .join(ImageRow, col(ImageRow.id) == col(InspectionRow.image_id))
+        .where(
+            col(MonitorSampleRow.station) == station,
+            col(MonitorSampleRow.id) < before_id,
+            col(MonitorSampleRow.unreadable).is_(False),
+        )
+        .order_by(col(MonitorSampleRow.id).desc())
+        .limit(span)
+    )
+    paths = [str(p) for p in session.execute(stmt).scalars().all()][::-1]
     if len(paths) <= n:
         return paths
     step = len(paths) / n

@@ -14,7 +14,8 @@ from sqlmodel import Session, col, select
 
 from inspection.store.events import add_event
 from inspection.store.inspections import get_inspection
-from inspection.store.tables import InspectionRow, QueueOrder, ReviewRow, SkipRow, Status
+from inspection.store.quality import is_plant, pending_first, reviews_of
+from inspection.store.tables import InspectionRow, QueueOrder, ReviewKind, ReviewRow, SkipRow, Status
 
 __all__ = [
     "LabelOutcome",
@@ -23,6 +24,7 @@ __all__ = [
     "active_review",
     "claim_next",
     "count_labels",
+    "holds_claim",
     "next_item_query",
     "peek_next_items",
     "queue_depth",
@@ -57,7 +59,13 @@ def _open_items(*, station: str | None, inspector: str) -> Any:
     skipped = sa.exists().where(
         col(SkipRow.inspection_id) == col(InspectionRow.id), col(SkipRow.inspector) == inspector
     )
-    stmt = select(InspectionRow.id).where(InspectionRow.status == Status.QUEUED, ~skipped)
+    # A double-labelled item comes back for a second inspector: never to the one who labelled it.
+    labelled = sa.exists().where(
+        col(ReviewRow.inspection_id) == col(InspectionRow.id),
+        col(ReviewRow.inspector) == inspector,
+        col(ReviewRow.undone_at).is_(None),
+    )
+    stmt = select(InspectionRow.id).where(InspectionRow.status == Status.QUEUED, ~skipped, ~labelled)
     if station is not None:
         stmt = stmt.where(InspectionRow.station == station)
     return stmt
@@ -78,6 +86,18 @@ def next_item_query(*, station: str | None, inspector: str, order: QueueOrder = 
     else:
         raise ValueError(f"unknown queue order {order!r} (use 'oldest' or 'uncertain')")
     return pick.limit(1).with_for_update(skip_locked=True)
+
+
+def holds_claim(session: Session, *, inspector: str, station: str | None, now: datetime) -> bool:
+    """Whether `inspector` holds a live claim (`claim_next` would give that item back)."""
+    stmt = select(InspectionRow.id).where(
+        InspectionRow.status == Status.CLAIMED,
+        InspectionRow.claimed_by == inspector,
+        col(InspectionRow.lease_until) >= now,
+    )
+    if station is not None:
+        stmt = stmt.where(InspectionRow.station == station)
+    return session.exec(stmt.limit(1)).first() is not None
 
 
 def claim_next(
@@ -139,8 +159,9 @@ class LabelOutcome:
 
 
 def active_review(session: Session, *, inspection_id: int) -> ReviewRow | None:
+    """The item's live final label (its label of record), if any."""
     stmt = select(ReviewRow).where(
-        ReviewRow.inspection_id == inspection_id, col(ReviewRow.undone_at).is_(None)
+        ReviewRow.inspection_id == inspection_id, col(ReviewRow.undone_at).is_(None), col(ReviewRow.is_final).is_(True)
     )
     return session.exec(stmt).first()
 
@@ -154,8 +175,13 @@ def store_label(
     note: str | None,
     seconds_taken: float | None,
     now: datetime,
+    double: bool = False,
 ) -> LabelOutcome:
     """Record an inspector's label exactly once.
+
+    Quality control: on a planted gold copy the label is a gold answer (never the item's label of
+    record); with `double` a first label is not final and the item goes back to the queue for a
+    second inspector, whose label finishes it when both agree and sends it to an engineer otherwise.
 
     Accepted only when this inspector holds the item's claim (`claim_next` gave it to them): a
     hand-made request cannot label an item it was never given. A late label after the lease ran out
@@ -165,16 +191,20 @@ def store_label(
     row = get_inspection(session, inspection_id=inspection_id, lock=True)
     if row is None:
         raise LookupError(f"inspection {inspection_id} not found")
-    existing = active_review(session, inspection_id=inspection_id)
+    live = reviews_of(session, inspection_id=inspection_id)
+    own = next((r for r in live if r.inspector == inspector), None)
+    if own is not None and own.label == label:
+        return LabelOutcome(own, row, created=False)
+    existing = active_review(session, inspection_id=inspection_id) or own
     if existing is not None:
-        if existing.inspector == inspector and existing.label == label:
-            return LabelOutcome(existing, row, created=False)
         raise QueueConflict(
             f"inspection {inspection_id} is already labelled {existing.label!r} by {existing.inspector}"
             + ("; use undo to change it" if existing.inspector == inspector else "")
         )
     if row.status == Status.DONE:
         raise QueueConflict(f"inspection {inspection_id} needs no review (decided by {row.decided_by})")
+    if row.status == Status.ADJUDICATION:
+        raise QueueConflict(f"inspection {inspection_id} waits for an engineer to adjudicate")
     lease_live = row.lease_until is not None and row.lease_until >= now
     if row.status == Status.CLAIMED and row.claimed_by != inspector and lease_live:
         raise QueueConflict(f"inspection {inspection_id} is claimed by {row.claimed_by}")
@@ -183,6 +213,11 @@ def store_label(
 
     if seconds_taken is None and row.claimed_at is not None and row.claimed_by == inspector:
         seconds_taken = max(0.0, (now - row.claimed_at).total_seconds())
+    first = pending_first(session, inspection_id=inspection_id)
+    kind = ReviewKind.GOLD if is_plant(session, inspection_id=inspection_id) else (
+        ReviewKind.SECOND if first is not None else ReviewKind.LABEL
+    )  # fmt: skip
+    final = kind == ReviewKind.LABEL and not double
     review = ReviewRow(
         inspection_id=inspection_id,
         inspector=inspector,
@@ -192,18 +227,38 @@ def store_label(
         blind=not row.show_model,
         audit=row.audit,
         created_at=now,
+        kind=kind,
+        is_final=final,
     )
     session.add(review)
-    row.status = Status.DONE
     row.claimed_by, row.claimed_at, row.lease_until = inspector, None, None
-    if not row.audit:
-        # An audit label measures the model; the model's automatic decision stays as it was.
-        row.final_label, row.decided_by, row.decided_at = label, "inspector", now
+    row.status = _after_label(session, row, review, first, now)
     session.add(row)
     session.flush()
-    detail = {"label": label, "audit": row.audit, "review_id": review.id}
+    detail = {"label": label, "audit": row.audit, "review_id": review.id, "kind": kind.value}
     _review_event(session, "review.labelled", row, inspector, now, detail)
     return LabelOutcome(review, row, created=True)
+
+
+def _after_label(
+    session: Session, row: InspectionRow, review: ReviewRow, first: ReviewRow | None, now: datetime
+) -> Status:
+    """The item's status after `review`, and its label of record when that is settled."""
+    if review.kind == ReviewKind.GOLD:
+        return Status.DONE  # a gold answer measures the inspector; the copy is closed
+    if review.kind == ReviewKind.LABEL and not review.is_final:
+        row.claimed_by = None
+        return Status.QUEUED  # the first of two labels: the item waits for a second inspector
+    if review.kind == ReviewKind.SECOND:
+        assert first is not None
+        if first.label != review.label:
+            return Status.ADJUDICATION
+        first.is_final = True  # agreement: the first label is the label of record
+        session.add(first)
+    if not row.audit:
+        # An audit label measures the model; the model's automatic decision stays as it was.
+        row.final_label, row.decided_by, row.decided_at = review.label, "inspector", now
+    return Status.DONE
 
 
 def _review_event(
@@ -224,6 +279,8 @@ def skip_item(
         raise QueueConflict(f"inspection {inspection_id} is not claimed by {inspector}")
     session.add(SkipRow(inspection_id=inspection_id, inspector=inspector, reason=reason, created_at=now))
     row.status, row.claimed_by, row.claimed_at, row.lease_until = Status.QUEUED, None, None, None
+    if is_plant(session, inspection_id=inspection_id):
+        row.status = Status.DONE  # a skipped gold copy is withdrawn, not offered to the others
     session.add(row)
     _review_event(session, "review.skipped", row, inspector, now, {"reason": reason})
     session.flush()
@@ -245,6 +302,7 @@ def undo_last_label(
         select(ReviewRow)
         .join(InspectionRow, col(InspectionRow.id) == col(ReviewRow.inspection_id))
         .where(ReviewRow.inspector == inspector, col(ReviewRow.undone_at).is_(None))
+        .where(col(ReviewRow.kind) != ReviewKind.ADJUDICATION)
         .where(True if station is None else InspectionRow.station == station)
         .order_by(col(ReviewRow.created_at).desc(), col(ReviewRow.id).desc())
         .limit(1)
@@ -254,8 +312,15 @@ def undo_last_label(
         raise QueueConflict(f"{inspector} has no label from the last {window_seconds} s to undo")
     row = get_inspection(session, inspection_id=review.inspection_id, lock=True)
     assert row is not None  # foreign key
+    _check_undo(session, row, review, now)
     review.undone_at = now
+    if review.kind == ReviewKind.SECOND:
+        first = pending_first(session, inspection_id=review.inspection_id)
+        if first is not None and first.is_final:
+            first.is_final = False  # the agreement is withdrawn: the item waits for a second label again
+            session.add(first)
     session.add(review)
+    session.flush()  # the one-final-label index must see both changes before the row's
     row.status, row.claimed_by, row.claimed_at = Status.CLAIMED, inspector, now
     row.lease_until = now + timedelta(seconds=lease_seconds)
     if not row.audit:
@@ -264,6 +329,18 @@ def undo_last_label(
     _review_event(session, "review.undone", row, inspector, now, {"review_id": review.id, "label": review.label})
     session.flush()
     return row
+
+
+def _check_undo(session: Session, row: InspectionRow, review: ReviewRow, now: datetime) -> None:
+    """Refuse an undo that would take a double-labelled item from under another person."""
+    others = [r for r in reviews_of(session, inspection_id=review.inspection_id) if r.id != review.id]
+    if any(r.kind == ReviewKind.ADJUDICATION for r in others):
+        raise QueueConflict(f"inspection {row.id} was adjudicated by an engineer: its label cannot be undone")
+    if review.kind == ReviewKind.LABEL and any(r.kind == ReviewKind.SECOND for r in others):
+        raise QueueConflict(f"inspection {row.id} has a second inspector's label too: ask an engineer")
+    held = row.status == Status.CLAIMED and row.lease_until is not None and row.lease_until >= now
+    if held and row.claimed_by != review.inspector:
+        raise QueueConflict(f"inspection {row.id} is claimed by {row.claimed_by}")
 
 
 @dataclass(frozen=True)

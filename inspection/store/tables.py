@@ -19,6 +19,7 @@ class Status(enum.StrEnum):
     QUEUED = "queued"  # waiting for a person
     CLAIMED = "claimed"  # held by one inspector until lease_until
     DONE = "done"  # nothing left for a person to do
+    ADJUDICATION = "adjudication"  # two inspectors disagreed: an engineer decides (quality control)
 
 
 class PredictionRole(enum.StrEnum):
@@ -92,6 +93,9 @@ class InspectionRow(SQLModel, table=True):
     # |score - 0.5|: lower is more uncertain; 0 when there is no score (a person must look anyway).
     priority: float = 0.0
     idempotency_key: str | None = Field(default=None, max_length=255)
+    # The audit rate this item was drawn at when it differs from its policy version's (a ramp audits
+    # the candidate's decisions more often); None: the policy's. Audit weights read it (migration 0007).
+    audit_rate: float | None = None
 
 
 class PredictionRow(SQLModel, table=True):
@@ -113,16 +117,18 @@ class PredictionRow(SQLModel, table=True):
 class ReviewRow(SQLModel, table=True):
     __tablename__ = "reviews"
     __table_args__ = (
-        # At most one live label per item: the database itself refuses a second one.
+        # At most one live final label per item: the database itself refuses a second one (migration
+        # 0006: a double-labelled item has two live labels, only one of them, or an adjudication, final).
         sa.Index(
             "uq_reviews_one_active",
             "inspection_id",
             unique=True,
-            sqlite_where=sa.text("undone_at IS NULL"),
-            postgresql_where=sa.text("undone_at IS NULL"),
+            sqlite_where=sa.text("undone_at IS NULL AND is_final"),
+            postgresql_where=sa.text("undone_at IS NULL AND is_final"),
         ),
         sa.Index("ix_reviews_inspector_created", "inspector", "created_at"),
         sa.Index("ix_reviews_created", "created_at"),
+        sa.Index("ix_reviews_inspection_inspector", "inspection_id", "inspector"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -135,6 +141,19 @@ class ReviewRow(SQLModel, table=True):
     audit: bool = False  # blind check of an automatic decision
     created_at: datetime
     undone_at: datetime | None = None
+    # ReviewKind: label (an ordinary or first label), second (the independent second label of a
+    # double-labelled item), gold (an answer to a planted gold item), adjudication (an engineer's).
+    kind: str = Field(default="label", max_length=16, sa_column_kwargs={"server_default": "label"})
+    # The item's label of record: the one history, reports and exports read. False for gold answers,
+    # second labels, and a first label still waiting for its second (or outvoted by an adjudication).
+    is_final: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+
+
+class ReviewKind(enum.StrEnum):
+    LABEL = "label"
+    SECOND = "second"
+    GOLD = "gold"
+    ADJUDICATION = "adjudication"
 
 
 class SkipRow(SQLModel, table=True):
@@ -402,6 +421,80 @@ class StationSetupRow(SQLModel, table=True):
     created_at: datetime
     reason: str
     old: dict[str, Any] | None = Field(default=None, sa_type=JSON)  # previous values; None for v1
+
+
+class GoldItemRow(SQLModel, table=True):
+    """A stored item whose label is known for sure, used to test inspectors (quality control)."""
+
+    __tablename__ = "gold_items"
+    __table_args__ = (
+        # One active gold entry per item; a removed one may be marked again.
+        sa.Index(
+            "uq_gold_items_active",
+            "inspection_id",
+            unique=True,
+            sqlite_where=sa.text("removed_at IS NULL"),
+            postgresql_where=sa.text("removed_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    inspection_id: int = Field(foreign_key="inspections.id")
+    label: str = Field(max_length=16)
+    created_by: str = Field(max_length=64)
+    created_at: datetime
+    reason: str
+    removed_at: datetime | None = None
+    removed_by: str | None = Field(default=None, max_length=64)
+
+
+class GoldPlantRow(SQLModel, table=True):
+    """A gold item planted blind in one inspector's queue: a copy of the item (its own inspection row,
+    same image, no model output) whose answer is stored as a review of kind gold."""
+
+    __tablename__ = "gold_plants"
+    __table_args__ = (sa.Index("ix_gold_plants_inspector_gold", "inspector", "gold_id"),)
+
+    inspection_id: int = Field(primary_key=True, foreign_key="inspections.id")  # the copy
+    gold_id: int = Field(foreign_key="gold_items.id", index=True)
+    inspector: str = Field(max_length=64)  # whose queue it was planted in
+    planted_at: datetime
+
+
+class QcSettingRow(SQLModel, table=True):
+    """A station's quality-control rates (None: the server setting)."""
+
+    __tablename__ = "qc_settings"
+
+    station: str = Field(primary_key=True, max_length=64)
+    gold_rate: float | None = None  # share of an inspector's claims that get a planted gold item
+    double_rate: float | None = None  # share of labelled items that a second inspector labels too
+    updated_by: str = Field(max_length=64)
+    updated_at: datetime
+    reason: str
+
+
+class RampRow(SQLModel, table=True):
+    """A gradual ramp of a candidate model (plan, who/why, where it stands); changes are events."""
+
+    __tablename__ = "ramps"
+
+    id: int | None = Field(default=None, primary_key=True)
+    candidate_version: str = Field(max_length=128)
+    production_version: str = Field(max_length=128)  # where a rollback goes
+    plan: dict[str, Any] = Field(sa_type=JSON)  # core.ramp.RampPlan.to_json()
+    status: str = Field(max_length=16, index=True)  # running | paused | completed | rolled_back | aborted
+    step: int = 0
+    step_started_at: datetime
+    first_inspection_id: int = 0  # items after this one count as the ramp's
+    step_first_inspection_id: int = 0  # items after this one count for the current step
+    forced: bool = False  # the canary steps were allowed although the held-out comparison objected
+    created_by: str = Field(max_length=64)
+    created_at: datetime
+    reason: str = ""
+    updated_at: datetime
+    ended_at: datetime | None = None
+    last_evidence: dict[str, Any] | None = Field(default=None, sa_type=JSON)
 
 
 METADATA = SQLModel.metadata

@@ -103,7 +103,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, model_dir: tuple[Path, str]
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
-        pytest.skip("system Chromium not installed (apt-get install chromium)")
+        pytest.fail("system Chromium not installed at /usr/bin/chromium (make sysdeps installs it)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -196,6 +196,7 @@ def test_engineer_sets_partial_and_next_http_image_follows_it(server: Server, ne
         box.press("Enter")
     page.locator("#policy-reason textarea").fill("e2e: automate confident phones")
     page.locator("#policy-save").click()
+    page.locator("#policy-confirm-yes").click()  # issue 11: the change is shown, then confirmed
     page.get_by_text(f"Saved {station} policy version 2").wait_for()
     shot(page, "engineer-policy-saved")
 

@@ -1,7 +1,8 @@
 """The Monitoring tab in a real browser (issue 10): real generated phone images go through the real
 pipeline (the e2e model, real monitoring samples), a darkened stream fires the real brightness rule and
 the interlock, and the tab shows its plots, the alarm, the alarm's example images, the banner and the
-restore action, at 1366x768."""
+restore action, at 1366x768; the engineer sets the station's reference window and changes an alarm
+rule (checked as a diff, saved with a reason) from the tab."""
 
 from __future__ import annotations
 
@@ -160,11 +161,15 @@ def test_monitoring_tab_shows_plots_alarm_examples_and_interlock(
             "[...document.querySelectorAll(g + ' img')].some((i) => i.complete && i.naturalWidth > 0))"
         )
         assert f"Alarm #{monitored.alarm.id}" in page.inner_text("#monitor-alarm-note")
+        assert "reference window v1" in page.inner_text("#monitor-alarm-note")
+        _open_rules(page)
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
 
         _check_auto_refresh(page, server, monitored)
         _check_restore(page, server)
+        _check_reference_window(page, server)
+        _check_rule_change(page, server)
     finally:
         context.close()
 
@@ -190,3 +195,62 @@ def _check_restore(page: Any, server: Server) -> None:
     page.locator("#monitor-restore-btn").click()
     page.locator('[data-testid="interlock-banner"]').wait_for(state="detached")
     assert policies.get_policy(server.pipeline, station=STATION).level is AutomationLevel.PARTIAL
+
+
+def _open_rules(page: Any) -> None:
+    """Open the "Rules and reference" section: the station's rules v1 (set by the fixture) are loaded."""
+    page.locator("#monitor-rules-section").get_by_text("Rules and reference").first.click()
+    page.wait_for_function(
+        "() => (document.querySelector('#monitor-rules-summary')?.innerText || '').includes('rules v1')"
+    )
+    page.locator("#monitor-rules").get_by_text("brightness", exact=True).filter(visible=True).first.wait_for()
+
+
+def _check_reference_window(page: Any, server: Server) -> None:
+    """The first 30 items after installation become the station's reference (version 2)."""
+    page.locator("#monitor-ref-first input").fill("30")
+    page.locator("#monitor-ref-reason textarea").fill("e2e: the first items after installation")
+    page.locator("#monitor-ref-set").click()
+    page.wait_for_function(
+        "() => (document.querySelector('#monitor-reference-current')?.innerText || '').includes('v2')"
+    )
+    ref = monitoring.get_reference(server.pipeline, station=STATION)
+    assert ref is not None and (ref.version, ref.n, ref.created_by) == (2, 30, "eng1")
+    assert "30 items" in page.inner_text("#monitor-reference-current")
+
+
+def _edit_cell(page: Any, table: str, *, row: int, col: int, new: str) -> None:
+    """Type a new value into a cell of an editable gr.Dataframe (double-click opens its editor)."""
+    cell = page.locator(f'{table} [data-testid="cell-{row}-{col}"]')
+    cell.dblclick()
+    box = cell.locator("input, textarea").first
+    box.fill(new)
+    box.press("Enter")
+    page.wait_for_function(  # the cell's text (its innerText also holds the menu button's)
+        "([sel, v]) => (document.querySelector(sel)?.innerText || '').trim() === v",
+        arg=[f'{table} [data-testid="cell-{row}-{col}"] span.text', new],
+    )
+
+
+def _check_rule_change(page: Any, server: Server) -> None:
+    """Halve the brightness rule's false-alarm budget and switch the interlock off: the diff shows
+    both, Save needs a reason, and the stored version 2 says who and why."""
+    _edit_cell(page, "#monitor-rules", row=0, col=4, new="25")  # false alarms / 100k: 50 -> 25
+    page.locator("#monitor-interlock").get_by_text("off", exact=True).click()
+    page.locator("#monitor-rules-check").click()
+    diff = page.locator("#monitor-rules-diff")
+    diff.get_by_text("false_alarm_per_100k 50.0 -> 25.0", exact=False).first.wait_for()
+    assert "interlock: on -> off" in diff.inner_text()
+    assert monitoring.get_rules(server.pipeline, station=STATION).version == 1  # checked, not stored
+    page.locator("#monitor-rules-save").click()
+    page.get_by_text("a reason is required: say why the rules change").first.wait_for()
+    page.locator("#monitor-rules-reason textarea").fill("e2e: fewer false alarms at this lamp")
+    page.locator("#monitor-rules-save").click()
+    page.wait_for_function(
+        "() => (document.querySelector('#monitor-rules-summary')?.innerText || '').includes('rules v2')"
+    )
+    rules = monitoring.get_rules(server.pipeline, station=STATION)
+    assert (rules.version, rules.created_by, rules.reason) == (2, "eng1", "e2e: fewer false alarms at this lamp")
+    assert rules.rules["interlock"] is False and rules.rules["rules"][0]["false_alarm_per_100k"] == 25.0
+    history = page.inner_text("#monitor-rules-history")
+    assert "e2e: fewer false alarms at this lamp" in history and "e2e: small windows" in history

@@ -104,3 +104,30 @@ def test_export_writes_the_file_and_reports_it(cli: typer.Typer, tmp_path: Path)
     code, out = run(cli, "export", str(tmp_path / "o"), "--format", "csv", "--source", "human")
     rows = list(csv.DictReader((tmp_path / "o" / "inspections.csv").open()))
     assert code == 0 and "exported 2 records" in out and len(rows) == 2
+
+
+def test_tokens_list_and_revoke(cli: typer.Typer) -> None:
+    code, token = run(cli, "tokens", "create", "--station", "s1", "--by", "erin")
+    assert code == 0 and token.strip().startswith("insp_")
+    code, out = run(cli, "tokens", "list", "--json")
+    (t,) = json.loads(out)
+    assert code == 0 and t["station"] == "s1" and t["prefix"] == token.strip()[:12] and t["active"]
+    assert token.strip() not in out
+    code, out = run(cli, "tokens", "list")
+    assert code == 0 and f"{t['id']:>4}  s1" in out and "last used" in out and "active" in out
+    code, out = run(cli, "tokens", "revoke", str(t["id"]), "--by", "erin", "--reason", "camera stolen")
+    assert code == 0 and f"revoked token {t['id']}" in out
+    assert "revoked" in run(cli, "tokens", "list")[1]
+    code, out = run(cli, "tokens", "revoke", "999")
+    assert code == 2 and "no API token with id 999" in out
+
+
+def test_a_worse_canary_is_refused_on_the_command_line_unless_forced(cli: typer.Typer, db_settings: Settings) -> None:
+    from inspection.vision.artifact import update_metrics
+
+    held = {"n": 10, "candidate": {"auroc": 0.5}, "production": {"version": "v1", "auroc": 0.9}}
+    update_metrics(db_settings.models_dir / "v2", {"retrain": {"heldout": held}})
+    code, out = run(cli, "models", "canary", "v2", "--fraction", "0.1", "--by", "erin")
+    assert code == 1 and "canary refused" in out and "--force" in out
+    code, out = run(cli, "models", "canary", "v2", "--fraction", "0.1", "--by", "erin", "--force", "--reason", "field")
+    assert code == 0 and "10.0%" in out

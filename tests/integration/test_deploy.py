@@ -226,3 +226,90 @@ def test_running_service_applies_shadow_canary_promote_and_rollback_live(
 
         cmp = deploy.compare(engineer, version="model-b")
         assert cmp.n == 3 + sum(chosen)  # shadow items + canary items were scored by both
+
+
+# ---------------------------------------------------------------------------------------------
+# Safety (issue 11): rollback never re-deploys a forced model; a worse canary needs force; plans
+# ---------------------------------------------------------------------------------------------
+
+
+def test_rollback_never_puts_a_force_promoted_worse_model_back(eng_app: Pipeline) -> None:  # noqa: F811
+    _held_out(eng_app.settings, "v2", cand=0.70, prod=0.90)
+    with pytest.raises(deploy.DeployError, match="promotion refused"):
+        deploy.promote(eng_app, version="v2", by="erin", reason="looks fine")
+    deploy.promote(eng_app, version="v2", by="erin", reason="customer demo", force=True)
+    assert deploy.rollback(eng_app, by="erin", reason="worse in the field").production == "v1"
+    with pytest.raises(deploy.DeployError, match="nothing to roll back to") as err:
+        deploy.rollback(eng_app, by="erin", reason="one more click")
+    assert "--force" not in err.value.web
+    assert deploy.current_state(eng_app).production == "v1"
+    with pytest.raises(deploy.DeployError, match="nothing to roll back"):
+        deploy.plan(eng_app, action="rollback")
+    # bringing it back takes a forced promotion with a reason again
+    with pytest.raises(deploy.DeployError, match="--force needs a --reason"):
+        deploy.promote(eng_app, version="v2", by="erin", force=True)
+    assert deploy.promote(eng_app, version="v2", by="erin", reason="again, on purpose", force=True).forced
+
+
+def test_rollback_skips_forced_versions_and_returns_to_the_last_unforced_promotion(eng_app: Pipeline) -> None:  # noqa: F811
+    _held_out(eng_app.settings, "v3", cand=0.95, prod=0.90)
+    assert not deploy.promote(eng_app, version="v3", by="erin", reason="better").forced
+    deploy.promote(eng_app, version="v2", by="erin", reason="forced trial", force=True)
+    assert deploy.plan(eng_app, action="rollback").production == "v3"
+    assert deploy.rollback(eng_app, by="erin", reason="v2 bad").production == "v3"
+    assert deploy.rollback(eng_app, by="erin", reason="v3 bad too").production == "v1"  # v2 skipped
+    assert deploy.rollback(eng_app, by="erin", reason="and back").production == "v3"
+    kinds = [(e.kind, e.detail.get("forced")) for e in sorted(deployment_events(eng_app), key=lambda e: e.id or 0)]
+    assert kinds[:2] == [("deployment.promote", False), ("deployment.promote", True)]
+
+
+def test_a_worse_canary_needs_force_and_a_reason(eng_app: Pipeline) -> None:  # noqa: F811
+    _held_out(eng_app.settings, "v2", cand=0.60, prod=0.90)
+    with pytest.raises(deploy.DeployError, match="canary refused: v2 is worse") as err:
+        deploy.canary(eng_app, version="v2", fraction=0.2, by="erin", reason="try")
+    assert "--force" in str(err.value) and "--force" not in err.value.web and "Force" in err.value.web
+    with pytest.raises(deploy.DeployError, match="--force needs a --reason"):
+        deploy.canary(eng_app, version="v2", fraction=0.2, by="erin", force=True)
+    assert deploy.current_state(eng_app).mode == "none"
+    state = deploy.canary(eng_app, version="v2", fraction=0.2, by="erin", reason="field data needed", force=True)
+    assert (state.candidate, state.mode) == ("v2", "canary")
+    last = max(deployment_events(eng_app), key=lambda e: e.id or 0)
+    assert last.kind == "deployment.canary" and last.detail["forced"] and "worse" in last.detail["problem"]
+    # a shadow is never used, so it needs no evidence; a canary without evidence is how a model earns it
+    assert deploy.shadow(eng_app, version="v3", by="erin").mode == "shadow"
+    assert deploy.canary(eng_app, version="v3", fraction=0.1, by="erin").mode == "canary"
+
+
+def test_a_plan_says_what_changes_and_is_applied_only_if_nothing_changed_since(eng_app: Pipeline) -> None:  # noqa: F811
+    _held_out(eng_app.settings, "v3", cand=0.95, prod=0.90)
+    p = deploy.plan(eng_app, action="promote", version="v3")
+    assert (p.before.production, p.production, p.problem, p.forced) == ("v1", "v3", None, False)
+    assert p.evidence is not None and p.evidence["candidate"]["auroc"] == 0.95
+    with pytest.raises(deploy.DeployError, match="promotion refused: no held-out comparison"):
+        deploy.plan(eng_app, action="promote", version="v2")
+    forced = deploy.plan(eng_app, action="promote", version="v2", force=True, reason="why not")
+    assert forced.forced and forced.problem
+    canary = deploy.plan(eng_app, action="canary", version="v2", fraction=0.25)
+    assert (canary.production, canary.candidate, canary.mode, canary.fraction) == ("v1", "v2", "canary", 0.25)
+    deploy.shadow(eng_app, version="v2", by="someone-else", reason="meanwhile")
+    with pytest.raises(deploy.DeployError, match="changed since this summary by someone-else"):
+        deploy.apply_plan(eng_app, p, by="erin", reason="ok")
+    fresh = deploy.plan(eng_app, action="promote", version="v3")
+    assert deploy.apply_plan(eng_app, fresh, by="erin", reason="ok").production == "v3"
+    back = deploy.plan(eng_app, action="rollback")
+    assert (back.before.production, back.production, back.withdraws) == ("v3", "v1", None)
+
+
+def test_confusion_cells_list_the_items_behind_them(eng_app: Pipeline) -> None:  # noqa: F811
+    from tests.engineer_fixtures import label_queue
+
+    policies.set_policy(eng_app, station="s1", by="erin", reason="t", level="shadow")
+    truth = {}
+    for i, (lv, label) in enumerate([(20, "ok"), (30, "scratch"), (220, "scratch"), (230, "ok"), (240, "scratch")]):
+        truth[ingest.inspect(eng_app, data=png_bytes(lv, seed=i), station="s1").inspection.id] = label
+    label_queue(eng_app, truth=truth, station="s1")
+    n, items = deploy.confusion_items(eng_app, station="s1", model_scratch=True, inspector_scratch=True)
+    assert n == 2 and all(Path(i.image_path).is_file() and "inspector scratch" in i.caption for i in items)
+    n_fn, fn = deploy.confusion_items(eng_app, station="s1", model_scratch=False, inspector_scratch=True, limit=0)
+    assert (n_fn, fn) == (1, [])
+    assert deploy.confusion_items(eng_app, station=None, model_scratch=True, inspector_scratch=False)[0] == 1

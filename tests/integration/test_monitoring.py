@@ -17,7 +17,7 @@ from inspection import store
 from inspection.config import Settings
 from inspection.core.alarms import DEFAULT_RULES
 from inspection.core.domain import AutomationLevel
-from inspection.services import context, events, ingest, monitoring, policies, webhook
+from inspection.services import context, events, ingest, monitoring, policies, review, webhook
 from tests.fakes import Models
 from tests.monitor_stream import SteadyScorer, frame, record_stream, write_model_with_reference
 from tests.webhook_receiver import Receiver, webhook_receiver
@@ -87,7 +87,9 @@ def test_a_darker_line_fires_the_brightness_alarm_notifies_and_drops_partial_to_
         assert any(d.rule == "brightness" and d.breached for d in report.drift)
         assert "brightness" in report.reference_bands and report.escape_label_free is not None
         drifted, reference = monitoring.alarm_examples(app, alarm_id=alarm.id, n=4)
-        assert len(drifted) == 4 and all(p.is_file() for p in drifted) and reference == []
+        assert len(drifted) == 4 and all(p.is_file() for p in drifted)
+        # the reference is the model's (its images are not here): the station's items before the window
+        assert len(reference) == 4 and all(p.is_file() for p in reference) and not set(reference) & set(drifted)
 
         # an engineer restores the level deliberately; the banner goes away
         monitoring.restore_level(app, station="s1", level="partial", by="eve", reason="lamp replaced")
@@ -161,3 +163,29 @@ def test_no_reference_says_so_and_monitoring_off_records_nothing(settings: Setti
     with context.Pipeline.create(off, scorer_factory=Models({"baseline": SteadyScorer()})) as app:
         ingest.inspect(app, data=frame(99), station="s4")
         assert monitoring.monitor_report(app, station="s4").n_items == 3  # the 4th item left no sample
+
+
+def test_a_labelled_reference_window_calibrates_the_label_free_escape_estimate(
+    settings: Settings, receiver: Receiver
+) -> None:
+    write_model_with_reference(settings.models_dir)
+    with _pipeline(settings, receiver) as app:
+        # shadow: every phone goes to a person who does not see the model's output, so every label is blind
+        policies.set_policy(app, station="s1", by="eve", reason="t", level="shadow")
+        for i in range(120):
+            ingest.inspect(app, data=frame(i), station="s1")
+        for n in range(120):
+            task = review.claim_next(app, inspector="ann", station="s1")
+            assert task is not None
+            # the model's scores are all below 0.011, yet one phone in ten is scratched: overconfident
+            review.submit_label(app, inspection_id=task.inspection_id, inspector="ann",
+                                label="scratch" if n % 10 == 0 else "ok")  # fmt: skip
+        out = monitoring.set_reference_window(app, station="s1", first=120, by="eve", reason="installation")
+        assert out.n == 120
+        policies.set_policy(app, station="s1", by="eve", reason="t", level="partial", pass_below=0.1, reject_above=0.9)
+        for i in range(120, 220):
+            ingest.inspect(app, data=frame(i), station="s1")
+        escape = monitoring.monitor_report(app, station="s1").escape_label_free
+
+    assert escape is not None and "isotonic" in escape.method
+    assert escape.rate is not None and 0.05 <= escape.rate <= 0.15  # ~0.1, not the model's ~0.006

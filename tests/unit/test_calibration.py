@@ -10,7 +10,9 @@ import pytest
 from inspection.core.calibration import (
     MIN_LABELS,
     CalibrationRefused,
+    IsotonicMap,
     apply_temperature,
+    fit_isotonic,
     fit_temperature,
 )
 from inspection.core.domain import Localisation, LocalisationMode
@@ -99,3 +101,57 @@ def test_localisation_values_are_validated() -> None:
     ]:
         with pytest.raises(ValueError, match=words):
             Localisation(mode, rect)  # type: ignore[arg-type]
+
+
+# --- the isotonic score map behind the label-free escape estimate ---------------------------------
+
+
+def overconfident_line(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scores that say ~0.1 % where 1 % of the phones are scratched (the low end of a real line)."""
+    rng = np.random.default_rng(seed)
+    scratched = rng.random(n) < 0.1
+    low = rng.random(n) < 0.9
+    scores = np.where(low, rng.uniform(0.0, 0.002, n), rng.uniform(0.5, 1.0, n))
+    truth = np.where(low, rng.random(n) < 0.01, scratched)
+    return scores, truth
+
+
+def test_the_isotonic_map_matches_sklearn() -> None:
+    from sklearn.isotonic import IsotonicRegression
+
+    scores, truth = overconfident_line(3000, seed=1)
+    fitted = fit_isotonic(scores, truth)
+    assert fitted is not None
+    reference = IsotonicRegression(out_of_bounds="clip").fit(scores, truth.astype(float))
+    grid = np.linspace(0.0, 1.0, 101)
+    assert np.allclose(fitted(grid), reference.predict(grid), atol=1e-9)
+
+
+def test_the_label_free_estimate_recovers_the_escape_rate_of_an_overconfident_model() -> None:
+    from inspection.core.drift import cbpe_escape
+
+    scores, truth = overconfident_line(5000, seed=2)
+    fitted = fit_isotonic(scores, truth)
+    live, live_truth = overconfident_line(5000, seed=3)
+    passed = live < 0.1
+    true_rate = float(live_truth[passed].mean())
+    raw = cbpe_escape(live[passed])
+    calibrated = cbpe_escape(live[passed], calibration=fitted)
+    assert raw.rate < true_rate / 5  # the model's own scores miss most escapes
+    assert calibrated.low <= true_rate <= calibrated.high or abs(calibrated.rate - true_rate) < 0.004
+
+
+@pytest.mark.parametrize(("n", "positives"), [(50, 10), (500, 2)])
+def test_no_isotonic_map_is_fitted_from_too_few_labels_or_scratches(n: int, positives: int) -> None:
+    scores = np.linspace(0, 1, n)
+    truth = np.zeros(n, dtype=bool)
+    truth[-positives:] = True
+    assert fit_isotonic(scores, truth) is None
+
+
+def test_an_isotonic_map_survives_json_and_refuses_a_decreasing_one() -> None:
+    scores, truth = overconfident_line(1000, seed=4)
+    fitted = fit_isotonic(scores, truth)
+    assert fitted is not None and IsotonicMap.from_json(fitted.to_json()).y == pytest.approx(fitted.y, abs=1e-6)
+    with pytest.raises(ValueError, match="non-decreasing"):
+        IsotonicMap.from_json({"x": [0.1, 0.2], "y": [0.5, 0.1]})

@@ -9,6 +9,7 @@ import pytest
 
 from inspection.services.deploy import DeployError, previous_production, validate_version, worse_than_production
 from inspection.services.export import ExportError, ExportFilter
+from inspection.services.registry import ProductionStep, rollback_target
 from inspection.services.retrain import LabelledItem, NotEnoughLabels, check_enough, snapshot_hash
 from inspection.services.tuning import audit_weight
 
@@ -98,3 +99,23 @@ def test_export_filter_rejects_unknown_sources_and_empty_windows() -> None:
     t = datetime(2025, 3, 1, tzinfo=UTC)
     with pytest.raises(ExportError, match="--since must be before --until"):
         ExportFilter(since=t, until=t)
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        ([], None),
+        ([("v2", True)], "base"),
+        ([("v2", False)], "base"),  # forced in: back to the default
+        ([("v2", False), ("base", False)], None),  # the forced one is never a target
+        ([("v2", True), ("base", False)], "v2"),  # vouched for once: a target
+        ([("v3", True), ("v2", False)], "v3"),
+        ([("v3", True), ("v2", False), ("v3", False)], "base"),  # after rollback to v3: skip v2
+        ([("v3", True), ("v3", True), ("v3", True)], "base"),  # shadow / canary rows keep production
+    ],
+)
+def test_rollback_target_is_the_last_earlier_production_promoted_without_force(
+    steps: list[tuple[str, bool]], expected: str | None
+) -> None:
+    history = [ProductionStep(v, vouched=ok) for v, ok in steps]
+    assert rollback_target(history, default_model="base") == expected

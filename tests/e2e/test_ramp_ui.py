@@ -1,0 +1,116 @@
+"""The Models tab's Ramp section in a real browser (issue 14): a running ramp's state and steps are
+shown; Pause and Abort each ask for confirmation first (Cancel changes nothing), Resume continues,
+and Abort withdraws the candidate; the service sees every change, made by the logged-in engineer."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from inspection import store
+from inspection.config import Settings
+from inspection.services import accounts, context, deploy, ramp
+from tests.e2e.conftest import PASSWORD, REPO, Server, _free_port, login
+from tests.e2e.test_engineer_safety import _copy_model
+
+pytestmark = pytest.mark.e2e
+VIEWPORT = {"width": 1366, "height": 768}
+
+
+@pytest.fixture(scope="module")
+def ramp_server(tmp_path_factory: pytest.TempPathFactory, model_dir: tuple[Path, str]) -> Iterator[Server]:
+    import uvicorn
+
+    from inspection.api.app import create_web_app
+
+    root = tmp_path_factory.mktemp("e2e-ramp")
+    src_models, name = model_dir
+    models = root / "models"
+    _copy_model(src_models / name, models / "base", version="base")
+    _copy_model(src_models / name, models / "cand", version="cand")
+    settings = Settings(data_dir=root / "data", models_dir=models, default_model="base", database_url="")
+    app = create_web_app(settings)
+    pipeline: context.Pipeline = app.state.pipeline
+    accounts.add_user(pipeline, name="eng1", role="engineer", password=PASSWORD)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield Server(f"http://127.0.0.1:{srv.config.port}", settings, pipeline, [])
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def page(ramp_server: Server, browser: Any) -> Iterator[Any]:
+    # the session's one Playwright (tests/e2e/conftest.py): a second sync_playwright in the same process
+    # fails with "Sync API inside the asyncio loop"
+    ctx = browser.new_context(viewport=VIEWPORT)
+    pg = ctx.new_page()
+    pg.set_default_timeout(30_000)
+    login(pg, ramp_server.url, "eng1", next_path="/engineer/")
+    pg.wait_for_selector("#policy-current")
+    yield pg
+    ctx.close()
+
+
+def _wait_text(page: Any, selector: str, text: str) -> None:
+    page.wait_for_function(
+        "([s, t]) => { const e = document.querySelector(s); return !!e && e.innerText.includes(t); }",
+        arg=[selector, text],
+    )
+
+
+def _events(app: context.Pipeline) -> list[tuple[str, str | None]]:
+    with app.read() as session:
+        events = reversed(store.list_events(session, limit=200))
+        return [(e.kind, e.actor) for e in events if e.kind.startswith("ramp.")]
+
+
+def test_pause_resume_and_abort_from_the_models_tab(page: Any, ramp_server: Server) -> None:
+    app = ramp_server.pipeline
+    ramp.start(app, version="cand", by="erin", reason="new lighting")
+    page.get_by_role("tab", name="Models").click()
+    page.locator("#models-refresh").click()  # the ramp section refreshes with the page load and auto-refresh
+    _wait_text(page, "#ramp-state", "Ramp 1:")
+    assert "running" in page.locator("#ramp-state").inner_text()
+    _wait_text(page, "#ramp-steps", "started")
+
+    page.locator("#ramp-pause").click()
+    _wait_text(page, "#ramp-confirm-text", "Pause the ramp?")
+    page.locator("#ramp-confirm-no").click()
+    _wait_text(page, "#ramp-result", "Cancelled")
+    assert ramp.status(app) is not None and ramp.status(app).status == "running"  # type: ignore[union-attr]
+
+    page.locator("#ramp-pause").click()
+    _wait_text(page, "#ramp-confirm-text", "Pause the ramp?")
+    page.locator("#ramp-confirm-yes").click()
+    _wait_text(page, "#ramp-result", "is paused")
+    _wait_text(page, "#ramp-state", "paused")
+    _wait_text(page, "#ramp-steps", "paused")
+    assert ramp.status(app).status == "paused"  # type: ignore[union-attr]
+
+    page.locator("#ramp-resume").click()
+    _wait_text(page, "#ramp-result", "is running")
+
+    page.locator("#ramp-abort").click()
+    _wait_text(page, "#ramp-confirm-text", "Abort the ramp?")
+    page.locator("#ramp-confirm-yes").click()
+    _wait_text(page, "#ramp-result", "is aborted")
+    _wait_text(page, "#ramp-state", "aborted")
+    (REPO / "test-artifacts").mkdir(exist_ok=True)
+    page.screenshot(path=str(REPO / "test-artifacts" / "models-ramp.png"), full_page=True)
+    assert deploy.current_state(app).candidate is None
+    assert _events(app) == [("ramp.started", "erin"), ("ramp.paused", "eng1"), ("ramp.resumed", "eng1"),
+                            ("ramp.aborted", "eng1")]  # fmt: skip
