@@ -25,12 +25,12 @@ from ui.context import Permission, UiContext
 from ui.engineer_common import messages, station_filter
 
 RULE_HEADERS = ["name", "metric", "window", "step", "false alarms / 100k", "threshold", "severity", "demote",
-                "min items"]  # fmt: skip
+                "min items", "minutes"]  # fmt: skip
 # The optional numbers are text: a number column shows an absent value as 0, and a threshold of 0 would
 # make a statistical rule invalid (it has a false-alarm budget instead).
-RULE_TYPES: list[Any] = ["str", "str", "number", "number", "str", "str", "str", "bool", "number"]
+RULE_TYPES: list[Any] = ["str", "str", "number", "number", "str", "str", "str", "bool", "number", "str"]
 RULE_KEYS = ("name", "metric", "window", "step", "false_alarm_per_100k", "threshold", "severity", "demote",
-             "min_items")  # fmt: skip
+             "min_items", "minutes")  # fmt: skip
 HISTORY_HEADERS = ["version", "when (UTC)", "by", "reason", "changes"]
 INTERLOCK = {"default (on at full only)": None, "on": True, "off": False}
 FIRST_N, DATE_RANGE = "the first N items (from a date)", "a date range"
@@ -44,7 +44,7 @@ PICK_STATION = "Pick one station above to see and change its rules and reference
 def _cell(key: str, v: Any) -> Any:
     if key == "demote":
         return bool(v)
-    if key in ("false_alarm_per_100k", "threshold"):
+    if key in ("false_alarm_per_100k", "threshold", "minutes"):
         return "" if v is None else f"{v:g}"
     return "" if v is None else v
 
@@ -91,7 +91,7 @@ def _rule(row: Sequence[Any]) -> dict[str, Any] | None:
         n = _number(cells[key], f"rule {name!r}: {key}", integer=True)
         if n is not None:
             out[key] = n
-    for key in ("false_alarm_per_100k", "threshold"):
+    for key in ("false_alarm_per_100k", "threshold", "minutes"):
         x = _number(cells[key], f"rule {name!r}: {key}", integer=False)
         if x is not None:
             out[key] = x

@@ -50,9 +50,13 @@ class ChangeOut(BaseModel):
 
 @router.get("/report", response_model=monitoring.MonitorReport)
 def report(
-    user: EngineerUser, pipeline: PipelineDep, station: str | None = None, since: datetime | None = None
+    user: EngineerUser,
+    pipeline: PipelineDep,
+    station: str | None = None,
+    since: datetime | None = None,
+    model: str | None = None,
 ) -> monitoring.MonitorReport:
-    return monitoring.monitor_report(pipeline, station=station, since=since)
+    return monitoring.monitor_report(pipeline, station=station, since=since, model=model)
 
 
 @router.get("/rules/{station}", response_model=monitoring.RuleSetOut)

@@ -68,11 +68,12 @@ def report_cmd(
     ctx: typer.Context,
     station: str | None = typer.Option(None, "--station", help="one station (default: all)"),
     since: str | None = typer.Option(None, "--since", help="ISO date or date-time (default: the last 24 h)"),
+    model: str | None = typer.Option(None, "--model", help="only items this model version decided"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Time series, drift, escape estimates, alarms and the interlock (the monitoring tab's data)."""
     st, when = station_arg(station), parse_when(since, "--since")
-    r = in_pipeline(ctx, lambda pipe: monitoring.monitor_report(pipe, station=st, since=when), *KNOWN)
+    r = in_pipeline(ctx, lambda pipe: monitoring.monitor_report(pipe, station=st, since=when, model=model), *KNOWN)
     if as_json:
         echo_json(r.model_dump(mode="json"))
     else:

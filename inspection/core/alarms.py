@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -64,6 +65,7 @@ _RULE_KEYS = {
     "severity",
     "demote",
     "min_items",
+    "minutes",
 }
 _REQUIRED = ("name", "metric", "window", "step")
 
@@ -77,7 +79,10 @@ def _positive_int(name: str, value: Any) -> None:
 class AlarmRule:
     """One rule. Exactly one of `false_alarm_per_100k` (statistical metrics) and `threshold` (concept
     metrics). `min_items`: statistical rules test only windows with at least this many items holding
-    the metric (0 = a full window); concept rules need this many labelled items (0 = 1)."""
+    the metric (0 = a full window); concept rules need this many labelled items (0 = 1). `minutes`: a
+    time-based window as well: a look sees only its last `window` items received within `minutes` of the
+    newest (a slow line then tests fewer items: set `min_items` below `window`). The looks still come
+    every `step` items, so the false-alarm arithmetic is unchanged."""
 
     name: str
     metric: str
@@ -88,6 +93,7 @@ class AlarmRule:
     severity: Severity = Severity.WARNING
     demote: bool = False
     min_items: int = 0
+    minutes: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -104,6 +110,10 @@ class AlarmRule:
             raise ValueError(f"rule {self.name!r}: severity must be a Severity")
         if not isinstance(self.demote, bool):
             raise ValueError(f"rule {self.name!r}: demote must be true or false")
+        if self.minutes is not None and (
+            isinstance(self.minutes, bool) or not isinstance(self.minutes, int | float) or not 0 < self.minutes < 1e7
+        ):
+            raise ValueError(f"rule {self.name!r}: minutes must be a positive number, got {self.minutes!r}")
         if (self.false_alarm_per_100k is None) == (self.threshold is None):
             raise ValueError(f"rule {self.name!r}: give exactly one of false_alarm_per_100k and threshold")
         self._check_kind()
@@ -158,7 +168,7 @@ class AlarmRule:
         except ValueError:
             choices = ", ".join(s.value for s in Severity)
             raise ValueError(f"rule {label}: severity must be one of {choices}, got {data.get('severity')!r}") from None
-        for key in ("false_alarm_per_100k", "threshold"):
+        for key in ("false_alarm_per_100k", "threshold", "minutes"):
             v = data.get(key)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
                 raise ValueError(f"rule {label}: {key} must be a number, got {v!r}")
@@ -174,6 +184,7 @@ class AlarmRule:
             severity=severity,
             demote=data.get("demote", False),
             min_items=data.get("min_items", 0),
+            minutes=None if data.get("minutes") is None else float(data["minutes"]),
         )
 
 
@@ -309,6 +320,9 @@ def _look(
         result = concept_check(rule.metric, concept, rule.threshold, min_items=rule.needed)
     else:
         ref = reference if reference is not None else Reference({}, {})
+        if rule.minutes is not None and window:  # the time-based part of the window
+            oldest = window[-1].at - timedelta(minutes=rule.minutes)
+            window = [s for s in window if s.at >= oldest]
         result = check_window(rule.metric, ref, window, rule.alpha, min_items=rule.needed)
     return RuleOutcome(rule, result, result.breached)
 
@@ -370,6 +384,7 @@ def demote(level: AutomationLevel) -> AutomationLevel | None:
 def _rule_text(rule: AlarmRule) -> str:
     limit = f"threshold {rule.threshold:g}" if rule.threshold is not None else f"{rule.false_alarm_per_100k:g}/100k"
     extra = (", demotes" if rule.demote else "") + (f", min {rule.min_items}" if rule.min_items else "")
+    extra += f", within {rule.minutes:g} min" if rule.minutes is not None else ""
     return f"{rule.metric}, window {rule.window} step {rule.step}, {limit}, {rule.severity.value}{extra}"
 
 
@@ -377,7 +392,9 @@ def _interlock_text(value: bool | None) -> str:
     return {None: "default (on at full only)", True: "on", False: "off"}[value]
 
 
-_FIELDS = ("metric", "window", "step", "false_alarm_per_100k", "threshold", "severity", "demote", "min_items")
+_FIELDS = (
+    "metric", "window", "step", "false_alarm_per_100k", "threshold", "severity", "demote", "min_items", "minutes"
+)  # fmt: skip
 
 
 def diff_rule_sets(old: AlarmRuleSet | None, new: AlarmRuleSet) -> list[str]:

@@ -147,14 +147,19 @@ def alarm_out(row: store.AlarmRow) -> AlarmOut:
     return AlarmOut.model_validate(row, from_attributes=True)
 
 
-def monitor_report(app: Pipeline, *, station: str | None = None, since: datetime | None = None) -> MonitorReport:
+def monitor_report(
+    app: Pipeline, *, station: str | None = None, since: datetime | None = None, model: str | None = None
+) -> MonitorReport:
     """Series, reference bands, last drift looks, concept estimates, alarms, events and the interlock
-    of one station (or all stations) since `since` (default: the last 24 hours)."""
+    of one station (or all stations) since `since` (default: the last 24 hours); with `model`, the
+    series and the label-free estimate cover only the items that model version decided (e.g. a canary)."""
     station = validate_station(station) if station is not None else None
     now = app.clock()
     since = since or now - DEFAULT_SPAN
     with app.read() as s:
-        rows = store.samples_in_range(s, station=station, since=since, limit=MAX_REPORT_SAMPLES, newest=True)
+        rows = store.samples_in_range(
+            s, station=station, since=since, limit=MAX_REPORT_SAMPLES, newest=True, model_version=model
+        )
         ref = reference_for(app, s, station=station)
         recent = [to_sample(r) for r in rows[-500:]]
         cal = ref.reference.calibration if ref.reference else None  # the reference's labels for CBPE

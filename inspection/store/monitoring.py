@@ -87,12 +87,15 @@ def samples_in_range(
     until: datetime | None = None,
     limit: int,
     newest: bool = False,
+    model_version: str | None = None,
 ) -> list[MonitorSampleRow]:
-    """Samples received in [since, until), oldest first: the first `limit` of them, or with `newest`
-    the last `limit`."""
+    """Samples received in [since, until) (of one deciding model version, if given), oldest first: the
+    first `limit` of them, or with `newest` the last `limit`."""
     stmt = select(MonitorSampleRow)
     if station is not None:
         stmt = stmt.where(MonitorSampleRow.station == station)
+    if model_version is not None:
+        stmt = stmt.where(MonitorSampleRow.model_version == model_version)
     if since is not None:
         stmt = stmt.where(col(MonitorSampleRow.at) >= since)
     if until is not None:

@@ -4,6 +4,7 @@ system Chromium driven by Playwright."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -12,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,8 +71,6 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, model_dir: tuple[Path, str]) -> Iterator[Server]:
-    import uvicorn
-
     from inspection.api.app import create_web_app
     from inspection.vision import synth
 
@@ -83,8 +83,16 @@ def server(tmp_path_factory: pytest.TempPathFactory, model_dir: tuple[Path, str]
     pipeline: context.Pipeline = app.state.pipeline
     for user, role in (("insp1", "inspector"), ("eng1", "engineer"), ("admin1", "admin")):
         accounts.add_user(pipeline, name=user, role=role, password=PASSWORD)
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    with serving(app) as url:
+        yield Server(url, settings, pipeline, images)
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Run the ASGI app with uvicorn on a free 127.0.0.1 port in a thread; yields its URL, stops it after."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning", lifespan="on")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -94,7 +102,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, model_dir: tuple[Path, str]
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
     try:
-        yield Server(f"http://127.0.0.1:{port}", settings, pipeline, images)
+        yield f"http://127.0.0.1:{config.port}"
     finally:
         srv.should_exit = True
         thread.join(timeout=10)

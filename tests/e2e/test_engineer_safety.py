@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ import pytest
 
 from inspection.config import Settings
 from inspection.services import accounts, context, deploy, ingest, policies, tokens
-from tests.e2e.conftest import PASSWORD, REPO, Server, _free_port, login
+from tests.e2e.conftest import PASSWORD, REPO, Server, login, serving
 from tests.engineer_fixtures import label_queue
 
 pytestmark = pytest.mark.e2e
@@ -39,8 +37,6 @@ def _copy_model(src: Path, dst: Path, *, version: str, metrics: dict[str, Any] |
 
 @pytest.fixture(scope="module")
 def safety_server(tmp_path_factory: pytest.TempPathFactory, model_dir: tuple[Path, str]) -> Iterator[Server]:
-    import uvicorn
-
     from inspection.api.app import create_web_app
     from inspection.vision import synth
 
@@ -55,20 +51,8 @@ def safety_server(tmp_path_factory: pytest.TempPathFactory, model_dir: tuple[Pat
     app = create_web_app(settings)
     pipeline: context.Pipeline = app.state.pipeline
     accounts.add_user(pipeline, name="eng1", role="engineer", password=PASSWORD)
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    try:
-        yield Server(f"http://127.0.0.1:{srv.config.port}", settings, pipeline,
-                     sorted((root / "phones").glob("*/*.jpg")))  # fmt: skip
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
+    with serving(app) as url:
+        yield Server(url, settings, pipeline, sorted((root / "phones").glob("*/*.jpg")))
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ and Abort withdraws the candidate; the service sees every change, made by the lo
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ import pytest
 from inspection import store
 from inspection.config import Settings
 from inspection.services import accounts, context, deploy, ramp
-from tests.e2e.conftest import PASSWORD, REPO, Server, _free_port, login
+from tests.e2e.conftest import PASSWORD, REPO, Server, login, serving
 from tests.e2e.test_engineer_safety import _copy_model
 
 pytestmark = pytest.mark.e2e
@@ -24,8 +22,6 @@ VIEWPORT = {"width": 1366, "height": 768}
 
 @pytest.fixture(scope="module")
 def ramp_server(tmp_path_factory: pytest.TempPathFactory, model_dir: tuple[Path, str]) -> Iterator[Server]:
-    import uvicorn
-
     from inspection.api.app import create_web_app
 
     root = tmp_path_factory.mktemp("e2e-ramp")
@@ -37,19 +33,8 @@ def ramp_server(tmp_path_factory: pytest.TempPathFactory, model_dir: tuple[Path,
     app = create_web_app(settings)
     pipeline: context.Pipeline = app.state.pipeline
     accounts.add_user(pipeline, name="eng1", role="engineer", password=PASSWORD)
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    try:
-        yield Server(f"http://127.0.0.1:{srv.config.port}", settings, pipeline, [])
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
+    with serving(app) as url:
+        yield Server(url, settings, pipeline, [])
 
 
 @pytest.fixture

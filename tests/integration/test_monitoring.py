@@ -189,3 +189,12 @@ def test_a_labelled_reference_window_calibrates_the_label_free_escape_estimate(
 
     assert escape is not None and "isotonic" in escape.method
     assert escape.rate is not None and 0.05 <= escape.rate <= 0.15  # ~0.1, not the model's ~0.006
+
+
+def test_the_report_of_one_model_version_covers_only_the_items_it_decided(settings: Settings, tmp_path: Path) -> None:
+    with context.Pipeline.create(settings, scorer_factory=Models({"baseline": SteadyScorer()})) as app:
+        record_stream(app, station="s1", n=30, seed=1)  # decided by model "m"
+        everything = monitoring.monitor_report(app, station="s1", since=datetime(2025, 1, 1, tzinfo=UTC))
+        only_m = monitoring.monitor_report(app, station="s1", since=datetime(2025, 1, 1, tzinfo=UTC), model="m")
+        other = monitoring.monitor_report(app, station="s1", since=datetime(2025, 1, 1, tzinfo=UTC), model="cand")
+    assert everything.n_items == only_m.n_items == 30 and other.n_items == 0

@@ -189,3 +189,21 @@ def test_demotion_drops_one_level_and_never_below_ai_assist(
 )
 def test_the_interlock_is_on_by_default_at_full_only(interlock: bool | None, level: AutomationLevel, on: bool) -> None:
     assert AlarmRuleSet((), interlock).interlock_on(level) is on
+
+
+def test_a_time_based_window_looks_only_at_the_recent_minutes(reference: Reference) -> None:
+    from dataclasses import replace
+    from datetime import timedelta
+
+    # 300 darker items in the morning, then 200 normal ones one per second from noon
+    old = [replace(s, at=s.at + timedelta(seconds=i)) for i, s in enumerate(stream(300, 7, scale={"brightness": 0.75}))]
+    noon = old[-1].at + timedelta(hours=4)
+    new = [replace(s, at=noon + timedelta(seconds=i)) for i, s in enumerate(stream(200, seed=8))]
+    by_count = AlarmRule("brightness", "brightness", 500, 50, false_alarm_per_100k=0.05)
+    by_time = replace(by_count, minutes=10.0, min_items=100)
+
+    (count_look,) = evaluate([by_count], reference, old + new)
+    (time_look,) = evaluate([by_time], reference, old + new)
+    assert count_look.firing and not time_look.firing
+    assert time_look.result.n_window == 200  # only the last 10 minutes' items were tested
+    assert AlarmRule.from_json(by_time.to_json()) == by_time
