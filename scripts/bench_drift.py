@@ -44,15 +44,8 @@ import numpy as np
 
 from inspection.core.alarms import DEFAULT_RULES, AlarmRule, concept_check, first_alarm, scan
 from inspection.core.calibration import IsotonicMap, fit_isotonic
-from inspection.core.drift import (
-    Concept,
-    MonitorSample,
-    Reference,
-    audited_escape,
-    calibration_error,
-    cbpe_escape,
-    disagreement_rate,
-)
+from inspection.core.concept import Concept, audited_escape, calibration_error, cbpe_escape, disagreement_rate
+from inspection.core.drift import MonitorSample, Reference
 from inspection.vision.images import image_metrics
 from inspection.vision.predictor import Predictor, load_predictor
 from inspection.vision.synth import render

@@ -20,11 +20,11 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
+from inspection.core.concept import Concept
 from inspection.core.domain import AutomationLevel
 from inspection.core.drift import (
     CONCEPT_METRICS,
     KNOWN_METRICS,
-    Concept,
     DriftResult,
     MonitorSample,
     Reference,

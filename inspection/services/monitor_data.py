@@ -19,18 +19,9 @@ from pathlib import Path
 from inspection import store
 from inspection.core.alarms import DEFAULT_RULES, AlarmRuleSet
 from inspection.core.calibration import IsotonicMap, apply_temperature, fit_isotonic
+from inspection.core.concept import Concept, audited_escape, calibration_error, cbpe_escape, disagreement_rate
 from inspection.core.domain import Label, RouteKind
-from inspection.core.drift import (
-    FEATURE_METRICS,
-    FLAGS,
-    Concept,
-    MonitorSample,
-    Reference,
-    audited_escape,
-    calibration_error,
-    cbpe_escape,
-    disagreement_rate,
-)
+from inspection.core.drift import FEATURE_METRICS, FLAGS, MonitorSample, Reference
 from inspection.services import registry
 from inspection.services.context import Pipeline
 from inspection.services.stations import setup_from_row

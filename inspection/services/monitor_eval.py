@@ -31,8 +31,9 @@ from typing import Any, Literal
 
 from inspection import store
 from inspection.core.alarms import AlarmRule, AlarmRuleSet, RuleOutcome, demote, evaluate
+from inspection.core.concept import Concept
 from inspection.core.domain import AutomationLevel
-from inspection.core.drift import Concept, DriftResult, MonitorSample, Reference
+from inspection.core.drift import DriftResult, MonitorSample, Reference
 from inspection.services import policies, webhook
 from inspection.services.context import Pipeline
 from inspection.services.monitor_data import concept_for, reference_for, rules_in_force, to_sample

@@ -23,7 +23,8 @@ import numpy as np
 from pydantic import BaseModel
 
 from inspection import store
-from inspection.core.drift import FEATURE_METRICS, INPUT_METRICS, OUTPUT_METRICS, Estimate
+from inspection.core.concept import Estimate
+from inspection.core.drift import FEATURE_METRICS, INPUT_METRICS, OUTPUT_METRICS
 from inspection.services.context import Pipeline
 from inspection.services.monitor_data import StationReference, concept_for, reference_for, rules_in_force, to_sample
 from inspection.services.policies import policy_from_row

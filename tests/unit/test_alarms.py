@@ -17,8 +17,9 @@ from inspection.core.alarms import (
     first_alarm,
     scan,
 )
+from inspection.core.concept import Concept, Estimate
 from inspection.core.domain import AutomationLevel
-from inspection.core.drift import Concept, Estimate, Reference
+from inspection.core.drift import Reference
 from tests.unit.test_drift import stream
 
 BRIGHTNESS = AlarmRule("brightness", "brightness", 200, 50, false_alarm_per_100k=0.05, demote=True)

@@ -128,7 +128,7 @@ def test_the_isotonic_map_matches_sklearn() -> None:
 
 
 def test_the_label_free_estimate_recovers_the_escape_rate_of_an_overconfident_model() -> None:
-    from inspection.core.drift import cbpe_escape
+    from inspection.core.concept import cbpe_escape
 
     scores, truth = overconfident_line(5000, seed=2)
     fitted = fit_isotonic(scores, truth)

@@ -11,19 +11,14 @@ import pytest
 from scipy import stats as sps
 
 from inspection.core.alarms import concept_check
+from inspection.core.concept import Concept, Estimate, audited_escape, calibration_error, cbpe_escape, disagreement_rate
 from inspection.core.drift import (
     FEATURE_METRICS,
     MAX_REFERENCE_SAMPLES,
-    Concept,
-    Estimate,
     MonitorSample,
     Reference,
     alpha_per_look,
-    audited_escape,
-    calibration_error,
-    cbpe_escape,
     check_window,
-    disagreement_rate,
     features_test,
     ks_test,
     look_ends,
