@@ -164,19 +164,26 @@ def _json_num(x: float) -> float | None:
     return None if not math.isfinite(x) else float(x)
 
 
-def _result_json(station: str, rule: AlarmRule, r: DriftResult, at: datetime) -> dict[str, Any]:
-    """One look as stored in monitor_states and shown as a DriftOut."""
+def _look_numbers(r: DriftResult) -> dict[str, Any]:
+    """What a look measured, JSON-safe: shared by monitor_states rows and alarm evidence."""
     return {
-        "station": station,
-        "rule": rule.name,
         "metric": r.metric,
         "kind": r.kind,
         "statistic": _json_num(r.statistic),
         "p_value": _json_num(r.p_value),
         "effect": _json_num(r.effect),
         "threshold": _json_num(r.threshold),
-        "breached": bool(r.breached),
         "n_window": int(r.n_window),
+    }
+
+
+def _result_json(station: str, rule: AlarmRule, r: DriftResult, at: datetime) -> dict[str, Any]:
+    """One look as stored in monitor_states and shown as a DriftOut."""
+    return {
+        "station": station,
+        "rule": rule.name,
+        **_look_numbers(r),
+        "breached": bool(r.breached),
         "skipped": r.detail.get("skipped"),
         "at": at.isoformat(),
     }
@@ -188,13 +195,7 @@ def _evidence(done: _Pass, looks: _RuleLooks, *, latest: bool = False) -> dict[s
     r = (fired or looks.latest).result
     return {
         "rule": looks.rule.to_json(),
-        "metric": r.metric,
-        "kind": r.kind,
-        "statistic": _json_num(r.statistic),
-        "p_value": _json_num(r.p_value),
-        "effect": _json_num(r.effect),
-        "threshold": _json_num(r.threshold),
-        "n_window": r.n_window,
+        **_look_numbers(r),
         "n_reference": r.n_reference,
         "detail": _jsonable(dict(r.detail)),
         "items_seen": looks.fired_at if fired else done.n_seen,

@@ -131,50 +131,38 @@ def monitored_stations(session: Session) -> list[str]:
     return sorted(str(s) for s in session.execute(stmt).scalars().all())
 
 
-def sample_image_paths(session: Session, *, station: str, first_id: int, last_id: int, n: int) -> list[str]:
-    """Image paths (relative to data_dir) of up to `n` decodable samples with ids in [first_id, last_id],
-    spread evenly over the range."""
-    stmt = (
+def _sample_paths(station: str) -> Any:
+    """Image paths (relative to data_dir) of the station's decodable samples, by sample id."""
+    return (
         sa.select(col(ImageRow.path))
         .select_from(MonitorSampleRow)
         .join(InspectionRow, col(InspectionRow.id) == col(MonitorSampleRow.inspection_id))
         .join(ImageRow, col(ImageRow.id) == col(InspectionRow.image_id))
-        .where(
-            col(MonitorSampleRow.station) == station,
-            col(MonitorSampleRow.id) >= first_id,
-            col(MonitorSampleRow.id) <= last_id,
-            col(MonitorSampleRow.unreadable).is_(False),
-        )
-        .order_by(col(MonitorSampleRow.id))
+        .where(col(MonitorSampleRow.station) == station, col(MonitorSampleRow.unreadable).is_(False))
     )
-    paths = [str(p) for p in session.execute(stmt).scalars().all()]
+
+
+def _spread(paths: list[str], n: int) -> list[str]:
+    """At most `n` of `paths`, evenly spaced, in order."""
     if len(paths) <= n:
         return paths
     step = len(paths) / n
     return [paths[int(i * step)] for i in range(n)]
+
+
+def sample_image_paths(session: Session, *, station: str, first_id: int, last_id: int, n: int) -> list[str]:
+    """Image paths (relative to data_dir) of up to `n` decodable samples with ids in [first_id, last_id],
+    spread evenly over the range."""
+    stmt = _sample_paths(station).where(col(MonitorSampleRow.id) >= first_id, col(MonitorSampleRow.id) <= last_id)
+    return _spread([str(p) for p in session.execute(stmt.order_by(col(MonitorSampleRow.id))).scalars().all()], n)
 
 
 def sample_image_paths_before(session: Session, *, station: str, before_id: int, n: int, span: int) -> list[str]:
     """Image paths of up to `n` decodable samples of the station spread evenly over the `span` samples
     just before sample id `before_id` (oldest first)."""
-    stmt = (
-        sa.select(col(ImageRow.path))
-        .select_from(MonitorSampleRow)
-        .join(InspectionRow, col(InspectionRow.id) == col(MonitorSampleRow.inspection_id))
-        .join(ImageRow, col(ImageRow.id) == col(InspectionRow.image_id))
-        .where(
-            col(MonitorSampleRow.station) == station,
-            col(MonitorSampleRow.id) < before_id,
-            col(MonitorSampleRow.unreadable).is_(False),
-        )
-        .order_by(col(MonitorSampleRow.id).desc())
-        .limit(span)
-    )
-    paths = [str(p) for p in session.execute(stmt).scalars().all()][::-1]
-    if len(paths) <= n:
-        return paths
-    step = len(paths) / n
-    return [paths[int(i * step)] for i in range(n)]
+    stmt = _sample_paths(station).where(col(MonitorSampleRow.id) < before_id)
+    stmt = stmt.order_by(col(MonitorSampleRow.id).desc()).limit(span)
+    return _spread([str(p) for p in session.execute(stmt).scalars().all()][::-1], n)
 
 
 # Rules and references (versioned per station; the latest version holds)

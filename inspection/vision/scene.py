@@ -136,17 +136,9 @@ def phone_canvas(rng: Rng, phone: Phone) -> tuple[U8, U8, U8]:
     glass_col = cv2.resize(glass_low, (cw, ch), interpolation=cv2.INTER_LINEAR)
 
     p = phone.pad
-    body = np.zeros((ch, cw), np.uint8)
-    cv2.fillPoly(body, [fixed(_outline(phone))], 255, AA, SHIFT)
-    gx, gy, hx, hy, gr = phone.glass_rect()
-    glass_poly = rounded_rect(gx - hx, gy - hy, gx + hx, gy + hy, gr)
-    glass = np.zeros((ch, cw), np.uint8)
-    cv2.fillPoly(glass, [fixed(glass_poly)], 255, AA, SHIFT)
+    body, glass, disp, glass_poly = _phone_masks(phone)
+    gx, gy, _, hy, _ = phone.glass_rect()
     # Display area (off) under the glass differs by a few levels from the black bezel around it.
-    b = phone.bezel
-    disp_poly = rounded_rect(gx - hx + b, gy - hy + b, gx + hx - b, gy + hy - b, max(1.0, gr - b * 0.6))
-    disp = np.zeros((ch, cw), np.uint8)
-    cv2.fillPoly(disp, [fixed(disp_poly)], 255, AA, SHIFT)
     glass_col += (disp.astype(np.float32) * (rng.uniform(-4.0, 3.0) / 255.0))[..., None]
     ga = (glass.astype(np.float32) * (1.0 / 255.0))[..., None]
     canvas += (glass_col - canvas) * ga
@@ -161,6 +153,22 @@ def phone_canvas(rng: Rng, phone: Phone) -> tuple[U8, U8, U8]:
     cv2.polylines(out, [fixed(chamfer)], True, bright, 1, AA, SHIFT)
     cv2.polylines(out, [fixed(glass_poly)], True, dark, 1, AA, SHIFT)
     return out, body, glass
+
+
+def _phone_masks(phone: Phone) -> tuple[U8, U8, U8, np.ndarray]:
+    """(body, glass, display) masks on the phone canvas (0/255, anti-aliased) and the glass outline."""
+    cw, ch = phone.canvas_size
+
+    def mask(poly: np.ndarray) -> U8:
+        m = np.zeros((ch, cw), np.uint8)
+        cv2.fillPoly(m, [fixed(poly)], 255, AA, SHIFT)
+        return m
+
+    gx, gy, hx, hy, gr = phone.glass_rect()
+    glass_poly = rounded_rect(gx - hx, gy - hy, gx + hx, gy + hy, gr)
+    b = phone.bezel
+    disp_poly = rounded_rect(gx - hx + b, gy - hy + b, gx + hx - b, gy + hy - b, max(1.0, gr - b * 0.6))
+    return mask(_outline(phone)), mask(glass_poly), mask(disp_poly), glass_poly
 
 
 def phone_canvas_look(rng: Rng, phone: Phone, look: Look) -> tuple[U8, U8, U8]:
@@ -180,16 +188,8 @@ def phone_canvas_look(rng: Rng, phone: Phone, look: Look) -> tuple[U8, U8, U8]:
     canvas = cv2.resize(metal_low.astype(np.float32), (cw, ch), interpolation=cv2.INTER_LINEAR)
     sheen_full = cv2.resize(sheen.astype(np.float32), (cw, ch), interpolation=cv2.INTER_LINEAR)[..., None]
     border = np.array([rng.uniform(205.0, 240.0)] * 3, np.float32) if look.bezel_white else dark + 2.0
-    body = np.zeros((ch, cw), np.uint8)
-    cv2.fillPoly(body, [fixed(_outline(phone))], 255, AA, SHIFT)
-    gx, gy, hx, hy, gr = phone.glass_rect()
-    glass_poly = rounded_rect(gx - hx, gy - hy, gx + hx, gy + hy, gr)
-    glass = np.zeros((ch, cw), np.uint8)
-    cv2.fillPoly(glass, [fixed(glass_poly)], 255, AA, SHIFT)
-    b = phone.bezel
-    disp_poly = rounded_rect(gx - hx + b, gy - hy + b, gx + hx - b, gy + hy - b, max(1.0, gr - b * 0.6))
-    disp = np.zeros((ch, cw), np.uint8)
-    cv2.fillPoly(disp, [fixed(disp_poly)], 255, AA, SHIFT)
+    body, glass, disp, glass_poly = _phone_masks(phone)
+    gx, gy, _, hy, _ = phone.glass_rect()
     da = (disp.astype(np.float32) * (1.0 / 255.0))[..., None]
     glass_col = border + (dark - border) * da + sheen_full
     ga = (glass.astype(np.float32) * (1.0 / 255.0))[..., None]
