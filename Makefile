@@ -17,14 +17,15 @@ test: sysdeps venv tools lint typecheck pytest
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt tools/pip-install
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 needed, found {sys.version}"' \
 	  || { echo "ERROR: Python 3.11 is required (set PYTHON=/path/to/python3.11)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	tools/pip-install $(PY) --upgrade pip
 	# torch first, pinned, with pip: it comes from local disk (uv/poetry would download ~3 GB).
-	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e '.[dev]'
+	tools/pip-install $(PY) torch==2.14.1 torchvision==0.29.1
+	# constraints.txt: the versions the suite last passed with, so a new release upstream never changes a build.
+	tools/pip-install $(PY) -e '.[dev]' -c constraints.txt
 	touch $@
 
 # The users' own tools, each in an environment of its own (their pins clash with ours): the export tests
@@ -32,10 +33,11 @@ $(STAMP): pyproject.toml
 TOOLS := .venv-tools
 tools: $(TOOLS)/.stamp-labelstudio $(TOOLS)/.stamp-fiftyone
 
-$(TOOLS)/.stamp-%: tools/%.txt
+# tools/NAME.lock pins every package of that environment (`pip freeze` of one that passed).
+$(TOOLS)/.stamp-%: tools/%.txt tools/%.lock tools/pip-install
 	test -x $(TOOLS)/$*/bin/python || $(PYTHON) -m venv $(TOOLS)/$*
-	$(TOOLS)/$*/bin/python -m pip install -q --upgrade pip
-	$(TOOLS)/$*/bin/python -m pip install -q -r tools/$*.txt
+	tools/pip-install $(TOOLS)/$*/bin/python --upgrade pip
+	tools/pip-install $(TOOLS)/$*/bin/python -r tools/$*.txt -c tools/$*.lock
 	touch $@
 
 # System packages: Chromium for the browser tests, PostgreSQL 15 for the multi-station store tests,
