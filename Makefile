@@ -7,6 +7,8 @@ STAMP := $(VENV)/.stamp-install
 SYSSTAMP := $(VENV)/.stamp-sysdeps
 export GRADIO_ANALYTICS_ENABLED := False
 export PYTHONDONTWRITEBYTECODE := 1
+# No pip cache: the CUDA torch wheels alone would keep several GB twice on a CI disk.
+export PIP_NO_CACHE_DIR := 1
 
 .PHONY: run test lint typecheck pytest sysdeps venv tools baseline clean
 

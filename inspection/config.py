@@ -29,8 +29,17 @@ class Settings(BaseSettings):
     threads: int = 2
     # A model call that takes longer is abandoned and the item goes to a person (fail-safe).
     score_timeout_seconds: float = 30.0
+    # Micro-batching of concurrent requests' forward passes (services.batcher): up to this many items,
+    # waiting at most score_batch_wait_ms (milliseconds) after the first. 1 = off: on 2 cores batching
+    # gained nothing measurable (README, issue 13); more cores or a GPU may want 4-16.
+    score_batch_size: int = Field(default=1, ge=1, le=64)
+    score_batch_wait_ms: float = Field(default=2.0, ge=0.0, le=1000.0)
     host: str = "127.0.0.1"
     port: int = 7860
+    # With `serve --workers N` the web UI runs in one extra process on this port (default port + 1):
+    # Gradio keeps its event queue and state per process, so one browser must always reach the same
+    # one. The workers answer the UI's pages with a redirect there.
+    ui_port: int | None = Field(default=None, ge=1, le=65535)
     # A browser session ends after this many minutes without a request (and 12 h after login).
     session_idle_minutes: int = 60
     # Behind a TLS-terminating proxy: `X-Forwarded-Proto: https` marks session cookies Secure (a
@@ -66,6 +75,16 @@ class Settings(BaseSettings):
     # the share of items labelled by two inspectors independently. 0 turns each off.
     qc_gold_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     qc_double_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    # Where images and heatmaps live (issue 13, services/image_store.py): empty = data_dir as always;
+    # `file:///path` another (shared) folder; `s3://bucket/prefix` an S3-compatible object store that
+    # several machines share (credentials from the standard AWS_* variables).
+    image_store: str = ""
+    # The S3-compatible server (MinIO, Ceph …); empty = AWS itself (or the AWS_ENDPOINT_URL variable).
+    image_store_endpoint_url: str = ""
+    # Local copies of object-store images for readers that need a file (Gradio, downloads, training),
+    # least recently used out first beyond this size. Empty dir = data_dir/image-cache.
+    image_cache_dir: Path | None = None
+    image_cache_mb: int = Field(default=2048, ge=1)
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

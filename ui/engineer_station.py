@@ -13,7 +13,7 @@ import gradio as gr
 import numpy as np
 
 from inspection.core.gate import METRICS
-from inspection.services import stations, validation
+from inspection.services import review, stations, validation
 from inspection.services.context import Pipeline
 from ui import engineer_common
 from ui.context import Permission, UiContext
@@ -74,6 +74,17 @@ def history_rows(app: Pipeline, station: str) -> list[list[Any]]:
         when = rec.created_at.strftime("%Y-%m-%d %H:%M:%S")
         out.append([when, s.version, loc, gate, cal, rec.created_by, rec.reason])
     return out
+
+
+def highlight_html(app: Pipeline, station: str) -> str:
+    """The station's highlight default and its last change (who, when, why)."""
+    on = review.highlight_default(app, station=station)
+    changes = review.highlight_changes(app, station=station, limit=1)
+    state = "on: items open with the model's outlines" if on else "off: items open without the model's outlines"
+    last = "never changed"
+    if changes:
+        last = f"set by {changes[0].by} at {changes[0].at:%Y-%m-%d %H:%M:%S} UTC: {changes[0].reason}"
+    return f'<div class="eng-note">Highlight {html.escape(state)}<br>{html.escape(last)}</div>'
 
 
 def sample_view(app: Pipeline, station: str, roi: Roi | None, corner: tuple[float, float] | None) -> np.ndarray | None:
@@ -152,22 +163,29 @@ def build(ctx: UiContext) -> None:  # noqa: PLR0915  (one screen: the layout and
                 recal = gr.Button("Recalibrate", elem_id="station-recalibrate")
                 uncal = gr.Button("Use raw scores", elem_id="station-uncalibrate")
             recal_out = gr.HTML(elem_id="station-recal-result")
+            gr.Markdown("#### Review screen: how the station's items open for inspectors")
+            highlight = gr.Checkbox(label="Highlight on (outlines of the model's regions; H toggles per item)",
+                                    elem_id="station-highlight")  # fmt: skip
+            save_highlight = gr.Button("Save highlight default", elem_id="station-highlight-save")
+            highlight_now = gr.HTML(elem_id="station-highlight-current")
     gr.Markdown("### Setup versions (newest first)")
     history = gr.Dataframe(headers=HISTORY_HEADERS, interactive=False, elem_id="station-history")
-    view = [current, mode, rx, ry, rw, rh, gate_table, history, sample, corner]
+    view = [current, mode, rx, ry, rw, rh, gate_table, history, sample, corner, highlight, highlight_now]
 
     def show(name: str, roi: Roi | None = None) -> list[Any]:
         setup = stations.get_setup(app, station=name)
         r = roi or setup.localisation.roi
         vals = list(r) if r else [None] * 4
         return [summary_html(setup), setup.localisation.mode.value, *vals, gate_rows(app, setup),
-                history_rows(app, name), sample_view(app, name, r, None), None]  # fmt: skip
+                history_rows(app, name), sample_view(app, name, r, None), None,
+                review.highlight_default(app, station=name), highlight_html(app, name)]  # fmt: skip
 
     @messages
     def load(name: str | None, request: gr.Request) -> list[Any]:
         ctx.require(request, Permission.ENGINEER)
         if not (name or "").strip():  # no station yet: an empty form
-            return ['<div class="eng-note">pick or type a station</div>', "auto", *[None] * 4, [], [], None, None]
+            return ['<div class="eng-note">pick or type a station</div>', "auto", *[None] * 4, [], [], None, None,
+                    False, ""]  # fmt: skip
         return show(validation.validate_station(name))
 
     @messages
@@ -226,7 +244,16 @@ def build(ctx: UiContext) -> None:  # noqa: PLR0915  (one screen: the layout and
         stations.set_setup(app, station=name, by=user.name, reason=why, clear_calibration=True)
         return [*show(name), ""]
 
+    @messages
+    def set_highlight(name: str, why: str, on: bool, request: gr.Request) -> list[Any]:
+        user = ctx.require(request, Permission.ENGINEER)
+        name = validation.validate_station(name)
+        review.set_highlight_default(app, station=name, on=bool(on), by=user.name, reason=why)
+        gr.Info(f"{name}: highlight {'on' if on else 'off'} when an item opens")
+        return show(name)
+
     station.change(load, [station], view)
+    save_highlight.click(set_highlight, [station, reason, highlight], view)
     sample.select(click, [station, corner], [mode, rx, ry, rw, rh, sample, corner])
     save_loc.click(save_localisation, [station, reason, mode, rx, ry, rw, rh], view)
     save_gate.click(override, [station, reason, metric, lo, hi], view)

@@ -20,7 +20,7 @@ import gradio as gr
 
 from inspection.services import deploy, registry
 from inspection.services.context import Pipeline
-from ui import models_ramp
+from ui import models_ramp, models_retrain
 from ui.context import Permission, UiContext
 from ui.engineer_common import auto_refresh, dialog_style, expected_error, gallery_images, status_html
 
@@ -293,6 +293,7 @@ def build(ctx: UiContext) -> None:
 
     _wire(v, pending, refresh, preview, confirm, cancel, compare)
     models_ramp.build(ctx)  # the candidate's gradual ramp (ui/models_ramp.py)
+    models_retrain.build(ctx)  # automatic candidates: the retrain trigger and its runs (ui/models_retrain.py)
 
 
 def _wire(

@@ -2,7 +2,7 @@
 and the guard that sends browsers without a session to the login page.
 
     /login, /logout          plain HTML login (throttled argon2 check → server-side session cookie)
-    /media/review/<id>.jpg   display images for the review screen (logged-in users)
+    /media/review/<id>[.crop|.thumb][.overlay].jpg   display images for the review screen (logged-in users)
 
 The routes read the `UiContext` and the media cache from `app.state`, where
 `ui.app.mount_ui` puts them.
@@ -31,7 +31,7 @@ REVIEW_PATH = "/review"
 ENGINEER_PATH = "/engineer"
 PAGES = {REVIEW_PATH: Permission.REVIEW, ENGINEER_PATH: Permission.ENGINEER}
 _SAFE_NEXT = re.compile(r"^/(review|engineer)/?$")
-_MEDIA_NAME = re.compile(r"(\d{1,12})(\.overlay)?\.jpg")
+_MEDIA_NAME = re.compile(r"(\d{1,12})(?:\.(crop|thumb))?(\.overlay)?\.jpg")  # no view part: the whole frame
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def media_file(name: str, user: Visitor, ui: UiDep) -> Response:
     if m is None:
         return Response("not found", status_code=404, media_type="text/plain")
     try:
-        data = ui.media.get(int(m.group(1)), overlay=bool(m.group(2)))
+        data = ui.media.get(int(m.group(1)), overlay=bool(m.group(3)), view=m.group(2) or "frame")
     except MediaError as exc:
         return Response(str(exc), status_code=404, media_type="text/plain")
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})

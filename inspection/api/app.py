@@ -9,8 +9,8 @@ Nothing happens at import time. The app carries its `Pipeline` in `app.state.pip
 session signer and the metrics beside it), which every route reaches through `inspection.api.deps`,
 so the UI mounted on it calls the same service functions on the same database.
 
-Several worker processes: `PROMETHEUS_MULTIPROC_DIR=<empty dir> uvicorn --workers 4 --factory
-inspection.api.app:web_app_from_env` (see `inspection.api.metrics`).
+Several worker processes: `inspection serve --workers 4`, or by hand `PROMETHEUS_MULTIPROC_DIR=<empty dir>
+uvicorn --workers 4 --factory inspection.api.app:web_app_from_env` (see `inspection.api.metrics`).
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 
 from inspection.api import health, inspections, monitoring, policies, queue, reports, session, users
 from inspection.api.csrf import CsrfMiddleware
-from inspection.api.metrics import ApiMetrics, MetricsMiddleware
+from inspection.api.metrics import ApiMetrics, MetricsMiddleware, ServedBy, multiprocess_dir
 from inspection.api.security import ExposureGuard, SecurityHeaders
 from inspection.config import Settings
 from inspection.core.domain import PolicyError
@@ -122,6 +122,7 @@ def create_app(
         yield
         if monitor is not None:
             monitor.stop()
+        app.state.metrics.close()
         if owned:
             ctx.close()
 
@@ -130,6 +131,8 @@ def create_app(
     app.state.sessions = Sessions(ctx)  # stored in the database: the UI's login shares them
     app.state.metrics = ApiMetrics(ctx)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    if multiprocess_dir() is not None:  # several worker processes: say which one answered
+        app.add_middleware(ServedBy)
     app.add_middleware(CsrfMiddleware, settings=ctx.settings)
     app.add_middleware(ExposureGuard, settings=ctx.settings)
     app.add_middleware(SecurityHeaders)
@@ -158,3 +161,23 @@ def create_web_app(settings: Settings, *, scorer_factory: ScorerFactory | None =
 def web_app_from_env() -> FastAPI:
     """`uvicorn --factory` entry point: settings from the environment (INSPECTION_*)."""
     return create_web_app(Settings())
+
+
+# The UI's own paths: with several workers they live in the one UI process (Settings.ui_port).
+UI_PREFIXES = ("/review", "/engineer", "/login", "/logout", "/media")
+
+
+def api_app_from_env() -> FastAPI:
+    """`serve --workers N`: each worker serves the API, /healthz and /metrics; the UI's pages are
+    redirected (307, same host name) to the single UI process on `ui_port`."""
+    settings = Settings()
+    app = create_app(settings)
+    ui_port = settings.ui_port or settings.port + 1
+
+    async def to_ui(request: Request) -> RedirectResponse:
+        return RedirectResponse(str(request.url.replace(port=ui_port)), status_code=307)
+
+    app.add_api_route("/", to_ui, methods=["GET"], include_in_schema=False)
+    for prefix in UI_PREFIXES:
+        app.add_api_route(prefix + "{rest:path}", to_ui, methods=["GET", "POST"], include_in_schema=False)
+    return app

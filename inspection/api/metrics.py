@@ -18,7 +18,9 @@ Several server processes (`uvicorn --workers N`, gunicorn): start them with `PRO
 set to an empty directory. Every process then writes its values there and any process answering
 `/metrics` exports the sum over all of them (`MultiProcessCollector`); process memory is exported per
 worker (`pid` label). Without the variable each app keeps its own registry, so apps built side by
-side (tests) never mix their counts.
+side (tests) never mix their counts. `inspection serve --workers N` (N > 1) sets the variable to a fresh
+directory itself. A worker that stops marks itself dead (its memory series leave the export); one that
+crashed is swept by the next worker to start (uvicorn replaces it).
 """
 
 from __future__ import annotations
@@ -29,11 +31,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.process_collector import ProcessCollector
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inspection import store
@@ -48,6 +52,30 @@ _MEMORY = ("process_resident_memory_bytes", "process_virtual_memory_bytes")
 def multiprocess_dir() -> str | None:
     """The shared directory of multiprocess mode (prometheus_client reads the same variable)."""
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def sweep_dead_workers(path: str) -> list[int]:
+    """Drop the live gauges of processes that died without shutting down (killed, out of memory): their
+    last memory reading would otherwise stay in the export. The directory is local to one machine, so
+    its pids are this machine's. Returns the pids swept."""
+    dead: set[int] = set()
+    for f in Path(path).glob("gauge_live*_*.db"):
+        tail = f.stem.rsplit("_", 1)[-1]
+        if tail.isdigit() and not _alive(int(tail)):
+            dead.add(int(tail))
+    for pid in sorted(dead):
+        mark_process_dead(pid, path)
+    return sorted(dead)
 
 
 class QueueCollector:
@@ -213,7 +241,9 @@ class ApiMetrics:
     def __init__(self, pipeline: Pipeline) -> None:
         self.registry = CollectorRegistry()  # what /metrics exports
         self.memory: _WorkerMemory | None = None
-        if multiprocess_dir() is not None:
+        shared_dir = multiprocess_dir()
+        if shared_dir is not None:
+            sweep_dead_workers(shared_dir)
             self.instruments, self.memory = _shared()
             MultiProcessCollector(self.registry)
         else:
@@ -241,6 +271,34 @@ class ApiMetrics:
     def before_scrape(self) -> None:
         if self.memory is not None:
             self.memory.refresh(force=True)
+
+    def close(self) -> None:
+        """At the app's shutdown: in multiprocess mode this worker's live gauges (memory) leave the
+        export; its counters stay, since totals must not drop when a worker is replaced."""
+        shared_dir = multiprocess_dir()
+        if shared_dir is not None:
+            mark_process_dead(os.getpid(), shared_dir)
+
+
+class ServedBy:
+    """`X-Served-By: <pid>` on every HTTP response: which worker process answered. Added only when
+    several processes serve (multiprocess mode), for operators and the workers test."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.pid = str(os.getpid())  # the app is built inside the worker process (uvicorn --factory)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Served-By"] = self.pid
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
 
 
 class MetricsMiddleware:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from inspection.api.deps import EngineerUser, PipelineDep
 from inspection.core.domain import Policy
-from inspection.services import monitoring, ramp
+from inspection.services import background, monitoring, ramp, retrain_trigger
 from inspection.services.context import Pipeline
 
 API = "/api/v1"
@@ -98,7 +98,8 @@ def restore(station: str, body: RestoreIn, user: EngineerUser, pipeline: Pipelin
 class MonitorLoop:
     """Every `monitor_interval_seconds`, evaluate the stations with new samples, in a daemon thread
     (evaluation reads and writes the database: it must not hold the event loop). Each server process
-    runs one; the database keeps their alarms single (see services.monitor_eval)."""
+    runs one; one process at a time makes a pass (services.background), and the database keeps alarms
+    single even outside the loop (see services.monitor_eval)."""
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
@@ -117,11 +118,23 @@ class MonitorLoop:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            try:
-                monitoring.evaluate_pending(self.pipeline)
+            try:  # one server process at a time makes the pass (services.background); the others skip it
+                with background.turn(self.pipeline) as mine:
+                    if mine:
+                        self._pass()
             except Exception:  # the database may be away for a while: log, keep watching
-                log.exception("monitoring pass failed")
-            try:  # after monitoring: a ramp rolls back on the alarms this pass opened
-                ramp.evaluate_ramp(self.pipeline)
-            except Exception:
-                log.exception("ramp evaluation failed")
+                log.exception("background pass failed")
+
+    def _pass(self) -> None:
+        try:
+            monitoring.evaluate_pending(self.pipeline)
+        except Exception:  # the database may be away for a while: log, keep watching
+            log.exception("monitoring pass failed")
+        try:  # after monitoring: a ramp rolls back on the alarms this pass opened
+            ramp.evaluate_ramp(self.pipeline)
+        except Exception:
+            log.exception("ramp evaluation failed")
+        try:  # after monitoring too: a drift alarm this pass opened may start a retrain run
+            retrain_trigger.check_all(self.pipeline)
+        except Exception:
+            log.exception("retrain trigger check failed")

@@ -10,6 +10,7 @@ import typer
 
 from inspection import __version__
 from inspection.cli import (
+    book,
     data,
     db,
     export,
@@ -21,11 +22,11 @@ from inspection.cli import (
     policy,
     qc,
     reports,
-    retrain,
     serve,
     station,
     thresholds,
     tokens,
+    trigger,
 )
 from inspection.cli.context import CliState, ScorerFactoryMaker
 
@@ -51,7 +52,7 @@ def build_app(*, scorer_factory: ScorerFactoryMaker | None = None) -> typer.Type
     app.command("predict")(model.predict_cmd)
     app.command("ingest")(pipeline.ingest_cmd)
     app.command("serve")(serve.serve_cmd)
-    app.command("retrain")(retrain.retrain_cmd)
+    app.add_typer(trigger.retrain_app(), name="retrain")  # `retrain [OPTIONS]` and `retrain trigger …`
     app.command("export")(export.export_cmd)
     app.add_typer(policy.app, name="policy")
     app.add_typer(station.app, name="station")
@@ -65,6 +66,7 @@ def build_app(*, scorer_factory: ScorerFactoryMaker | None = None) -> typer.Type
     app.add_typer(monitor.app, name="monitor")
     app.add_typer(imports.app, name="import")
     app.add_typer(qc.app, name="qc")
+    app.add_typer(book.app, name="book")
     return app
 
 

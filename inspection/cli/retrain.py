@@ -22,6 +22,7 @@ def _print_result(result: retrain.RetrainResult) -> None:
     typer.echo(
         f"  data: {result.n_train} train + {result.n_test} held-out stored labels"
         + (f" + {result.n_base} base images" if result.n_base else "")
+        + (f"; {result.n_marked} marked by inspectors" if result.n_marked else "")
         + f"; hash {result.data_hash[:16]}"
     )
     typer.echo(
@@ -46,16 +47,19 @@ def retrain_cmd(
     epochs: int = typer.Option(12, "--epochs", min=1),
     min_per_class: int = typer.Option(20, "--min-per-class", min=2, help="labels needed per class"),
     by: str = typer.Option("", "--by", help="who retrains (default: your user name)"),
+    use_marks: bool = typer.Option(True, "--marks/--no-marks", help="inspectors' marks supervise the heatmap"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Train a candidate from stored labels, compare with production on held-out labels, register."""
+    if ctx.invoked_subcommand is not None:  # `inspection retrain trigger …`: the group's callback does nothing
+        return
     st = station_arg(station)
     when = parse_when(since, "--since")
     result = in_pipeline(
         ctx,
         lambda pipe: retrain.retrain(
             pipe, by=default_by(by), station=st, since=when, base_data=base_data, epochs=epochs,
-            min_per_class=min_per_class, log=lambda m: typer.echo(m, err=True),
+            min_per_class=min_per_class, use_marks=use_marks, log=lambda m: typer.echo(m, err=True),
         ),
         ValueError,
         code=_exit_code,

@@ -1,5 +1,6 @@
-"""`inspection station show|set|recalibrate|history`: a station's setup (localisation, gate overrides,
-score recalibration), versioned with who and why like the policy."""
+"""`inspection station show|set|recalibrate|history|highlight`: a station's setup (localisation, gate
+overrides, score recalibration), versioned with who and why like the policy, and how its items open on
+the review screen (highlight on or off)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from typing import Any
 
 import typer
 
-from inspection.cli.common import echo_json
+from inspection.cli.common import default_by, echo_json
 from inspection.cli.context import in_pipeline
-from inspection.services import errors, stations
+from inspection.services import errors, review, stations
 
 app = typer.Typer(no_args_is_help=True, help="Show or change a station's setup: localisation, gate, calibration.")
 
@@ -147,3 +148,29 @@ def station_history(
         typer.echo(f"{station}: never configured (automatic localisation, the model's ranges, raw scores)")
     for r in records:
         typer.echo(f"{setup_line(r.setup)}  — {r.created_by} {r.created_at.isoformat()}: {r.reason}")
+
+
+@app.command("highlight")
+def station_highlight(
+    ctx: typer.Context,
+    station: str = typer.Argument(..., help="the station"),
+    state: str = typer.Argument(..., metavar="on|off", help="open its items with the model's outlines or not"),
+    reason: str = typer.Option(..., "--reason", help="why (stored in the event with who)"),
+    by: str = typer.Option("", "--by", help="who makes the change (default: your user name)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The review screen's highlight default at a station (inspectors still toggle it per item)."""
+    value = state.strip().lower()
+    if value not in ("on", "off"):
+        raise typer.BadParameter(f"write on or off, not {state!r}", param_hint="STATE")
+    on = value == "on"
+    old = in_pipeline(
+        ctx,
+        lambda pipe: review.set_highlight_default(pipe, station=station, on=on, by=default_by(by), reason=reason),
+        errors.InputError,
+    )
+    if as_json:
+        echo_json({"station": station, "highlight": on, "old": old, "reason": reason.strip()})
+    else:
+        was = "" if old == on else f" (was {'on' if old else 'off'})"
+        typer.echo(f"{station}: highlight {value}{was} when an item opens on the review screen")

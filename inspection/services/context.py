@@ -17,13 +17,11 @@ from sqlalchemy.engine import Engine
 from inspection import store
 from inspection.config import Settings
 from inspection.core.scoring import Scorer
+from inspection.services.image_store import ImageStore, open_image_store
 from inspection.services.limits import DecodeLimiter
 from inspection.store.db import database_problem, safe_url
 
 log = logging.getLogger("inspection")
-# A `.tmp-*` image file older than this is left over from a crash. Younger ones may belong to another
-# server process writing right now (uvicorn --workers N share data_dir), so they are kept.
-STALE_TMP_SECONDS = 600.0
 
 ScorerFactory = Callable[[str], Scorer]  # model name under models_dir -> a loaded Scorer
 Clock = Callable[[], datetime]
@@ -46,7 +44,7 @@ def _utcnow() -> datetime:
 
 @dataclass
 class Pipeline:
-    """Settings + database engine + model provider + clock: what every use case runs against."""
+    """Settings + database engine + model provider + clock + image store: what every use case runs against."""
 
     settings: Settings
     engine: Engine
@@ -58,9 +56,12 @@ class Pipeline:
         default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="scorer"), repr=False
     )
     decodes: DecodeLimiter = field(init=False, repr=False)
+    # Images and heatmaps (INSPECTION_IMAGE_STORE): a local folder or an object store.
+    images: ImageStore = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         s = self.settings
+        self.images = open_image_store(s)
         self.decodes = DecodeLimiter(
             slots=s.max_concurrent_decodes,
             budget_pixels=int(s.decode_budget_megapixels * 1e6),
@@ -78,16 +79,17 @@ class Pipeline:
     ) -> Pipeline:
         """Build the context at an entry point; upgrades the schema to head unless told not to."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        remove_stale_tmp_files(settings.images_dir)
         engine = store.make_engine(settings.database_url)
         if upgrade:
             store.upgrade_database(engine)
-        return cls(
+        pipeline = cls(
             settings=settings,
             engine=engine,
             scorer_factory=scorer_factory or default_scorer_factory(settings),
             clock=clock or _utcnow,
         )
+        pipeline.images.sweep()
+        return pipeline
 
     def scorer(self, name: str) -> Scorer:
         """The loaded model `name`, loaded once (models stay loaded, so switching back is instant)."""
@@ -97,8 +99,10 @@ class Pipeline:
             return self._scorers[name]
 
     def resolve(self, relative: str) -> Path:
-        """Absolute path of a stored file (rows keep paths relative to data_dir)."""
-        return self.settings.data_dir / relative
+        """A local file with a stored image's bytes (rows keep store keys, e.g. `images/ab/<sha>.png`,
+        which are paths relative to data_dir for the default store). A missing image gives a path that
+        does not exist."""
+        return self.images.local_path(relative)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -119,24 +123,6 @@ class Pipeline:
     def read(self) -> Iterator[store.Session]:
         with store.read_session(self.engine) as session:
             yield session
-
-
-def remove_stale_tmp_files(images_dir: Path, *, older_than: float = STALE_TMP_SECONDS) -> int:
-    """Delete `.tmp-*` files a crash left under images_dir (atomic writes that never got renamed)."""
-    if not images_dir.is_dir():
-        return 0
-    cutoff = time.time() - older_than
-    removed = 0
-    for tmp in images_dir.rglob(".tmp-*"):
-        try:
-            if tmp.is_file() and tmp.stat().st_mtime < cutoff:
-                tmp.unlink()
-                removed += 1
-        except FileNotFoundError:  # another process cleaned it first
-            continue
-    if removed:
-        log.warning("removed %d unfinished image file(s) (.tmp-*) left by an earlier crash", removed)
-    return removed
 
 
 def wait_for_database(

@@ -200,7 +200,7 @@ def export(
     flt = flt or ExportFilter()
     t0 = time.perf_counter()
     target = OutDir(out, overwrite=overwrite)
-    images = ImageCopier(app.settings.data_dir, link=link_images)
+    images = ImageCopier(app.images, link=link_images)
     total = count_records(app, flt)
     records = _progress(iter_records(app, flt, page=page), total, progress, f"export {fmt}")
     try:

@@ -21,6 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from inspection.services.image_store import ImageStore
+
 __all__ = [
     "CLASSES",
     "CSV_FIELDS",
@@ -181,10 +183,11 @@ def _image_name(rec: ExportRecord) -> str:
 
 
 class ImageCopier:
-    """Copies source images (from inside data_dir only) into a staged folder."""
+    """Copies source images (from inside the image store's local root only) into a staged folder."""
 
-    def __init__(self, data_dir: Path, *, link: bool) -> None:
-        self.data = data_dir.resolve()
+    def __init__(self, images: ImageStore, *, link: bool) -> None:
+        self.images = images
+        self.data = images.local_root.resolve()
         self.link = link
         self.skipped = 0
         self.made: set[Path] = set()
@@ -192,7 +195,10 @@ class ImageCopier:
     def source(self, rec: ExportRecord) -> Path | None:
         if rec.width is None or rec.label not in CLASSES:
             return None  # undecodable image or unknown label: no image dataset can use it
-        src = (self.data / rec.image_path).resolve()
+        try:  # an object store copies the object into its local cache here
+            src = self.images.local_path(rec.image_path).resolve()
+        except ValueError:  # not a store key (absolute, `..`): never copied
+            return None
         if not src.is_relative_to(self.data) or not src.is_file():
             return None
         return src

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import time
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -17,24 +15,14 @@ from pydantic import TypeAdapter
 from sqlalchemy.exc import IntegrityError
 
 from inspection import store
-from inspection.core.domain import (
-    AutomationLevel,
-    DecidedBy,
-    Inspection,
-    Label,
-    Policy,
-    Prediction,
-    Region,
-    RouteKind,
-)
-from inspection.core.gate import GateFailure
-from inspection.core.policy import audit_draw, route
-from inspection.core.scoring import Scored
+from inspection.core.domain import DecidedBy, Inspection, Label, Prediction, Region, RouteKind
+from inspection.core.policy import route
 from inspection.services import monitoring
 from inspection.services.context import Pipeline
 from inspection.services.errors import IdempotencyConflict, InputError, NotFound, UploadTooLarge
+from inspection.services.ingest_scoring import Scoring, ramp_audit_policy, score_all
 from inspection.services.policies import policy_from_row
-from inspection.services.stations import StationSetup, gate_for, recalibrated, setup_from_row
+from inspection.services.stations import recalibrated, setup_from_row
 from inspection.services.validation import validate_station
 from inspection.vision import images
 from inspection.vision.formats import NOT_SUPPORTED, refusal, sniff_format
@@ -58,28 +46,19 @@ class IngestResult:
     model_error: str | None = None  # the deciding model failed, timed out or gave an invalid score
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file + rename so a crash never leaves a half image under the final name."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+# Image and heatmap writes (each an fsync, ~2-4 ms here) run in these threads, overlapped with decoding
+# and scoring (image) or routing (heatmaps); inspect() joins them before the transaction, so a row never
+# names a file that is not on disk and a failed write still stores nothing. fsync releases the GIL.
+_WRITES = ThreadPoolExecutor(max_workers=8, thread_name_prefix="image-write")
 
 
 def _store_image_file(app: Pipeline, *, data: bytes, sha: str, ext: str | None) -> str:
     """Content-addressed: images/<aa>/<sha256>.<ext>. The client's file name never becomes a path."""
     rel = Path("images") / sha[:2] / f"{sha}.{ext or 'bin'}"
-    target = app.resolve(rel.as_posix())
-    if not (target.exists() and target.stat().st_size == len(data)):
-        _write_atomic(target, data)
-    return rel.as_posix()
+    key = rel.as_posix()
+    if app.images.size(key) != len(data):  # same hash and size: stored already (one object per content)
+        app.images.put(key, data)  # durable before any row names it (atomic + fsync, or an acknowledged PUT)
+    return key
 
 
 def _heatmap_file(app: Pipeline, *, sha: str, version: str, heatmap: np.ndarray) -> str | None:
@@ -88,7 +67,7 @@ def _heatmap_file(app: Pipeline, *, sha: str, version: str, heatmap: np.ndarray)
         return None
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", version)[:80]
     rel = Path("images") / sha[:2] / f"{sha}.{safe}.heatmap.png"
-    _write_atomic(app.resolve(rel.as_posix()), png)
+    app.images.put(rel.as_posix(), png)
     return rel.as_posix()
 
 
@@ -118,86 +97,6 @@ def _decode(app: Pipeline, data: bytes, fmt: str | None) -> _Decoded:
         "colour_cast": float(m.colour_cast),
     }
     return _Decoded(img, None, metrics)
-
-
-def _run_model(app: Pipeline, name: str, image: np.ndarray, setup: StationSetup) -> Scored:
-    """Score one image. Exceptions and time-outs become a Prediction with `error` (→ a person).
-    The station's localisation goes to the scorer; its gate overrides re-check the quality metrics."""
-    t0 = time.perf_counter()
-    version = name
-    try:
-        scorer = app.scorer(name)
-        version = scorer.version
-        # auto is the scorer's default: called without the keyword, as every scorer accepts
-        loc = setup.localisation_arg
-        kwargs = {} if loc is None else {"localisation": loc}
-        future = app._executor.submit(scorer.score, [image], **kwargs)
-        scored = future.result(timeout=app.settings.score_timeout_seconds)[0]
-    except FutureTimeout:
-        err = f"model time-out after {app.settings.score_timeout_seconds:g} s"
-        return Scored(Prediction(version, None, error=err), None)
-    except Exception as exc:  # a broken model must never take the line down: fail safe
-        return Scored(Prediction(version, None, error=f"model error: {type(exc).__name__}: {exc}"), None)
-    pred = scored.prediction
-    if not pred.latency_ms:
-        pred = replace(pred, latency_ms=(time.perf_counter() - t0) * 1000.0)
-    if not pred.valid:
-        # Normalise: a NaN or out-of-range score is stored as "no score" with the reason.
-        pred = replace(pred, score=None, error=pred.error or f"invalid score {pred.score!r}")
-        return Scored(pred, None)
-    return replace(scored, prediction=pred, gate=gate_for(setup, scored, getattr(scorer, "gate_ranges", None)))
-
-
-@dataclass(frozen=True)
-class _Scoring:
-    decision: Prediction | None
-    rows: list[tuple[str, Scored]]  # (role, output) to store
-    gate: tuple[GateFailure, ...] = ()  # the domain gate's verdict from the deciding model
-    features: tuple[float, ...] = ()  # the deciding model's feature summary (monitoring)
-
-
-def _score_all(
-    app: Pipeline,
-    *,
-    image: np.ndarray | None,
-    level: AutomationLevel,
-    sha: str,
-    deployment: store.DeploymentRow | None,
-    setup: StationSetup,
-) -> _Scoring:
-    if image is None or not level.runs_model:
-        return _Scoring(None, [])
-    production = deployment.production_version if deployment else app.settings.default_model
-    prod = _run_model(app, production, image, setup)
-    rows: list[tuple[str, Scored]] = [(store.PredictionRole.PRODUCTION, prod)]
-    decision, gate = prod.prediction, prod.gate
-    if deployment is not None and deployment.candidate_version:
-        mode = deployment.mode
-        if mode == store.DeploymentMode.SHADOW:
-            rows.append((store.PredictionRole.SHADOW, _run_model(app, deployment.candidate_version, image, setup)))
-        # Canary items are chosen by image hash (domain-separated from the audit draw): a re-sent
-        # image always meets the same model.
-        elif mode == store.DeploymentMode.CANARY and _canary(sha, deployment.canary_fraction):
-            cand = _run_model(app, deployment.candidate_version, image, setup)
-            rows.append((store.PredictionRole.CANARY, cand))
-            decision, gate = cand.prediction, cand.gate
-    features = next((s.features for _, s in rows if s.prediction is decision), ())
-    return _Scoring(decision, rows, gate, features)
-
-
-def _ramp_audit_policy(policy: Policy, ramp: store.RampRow | None, scoring: _Scoring) -> Policy:
-    """During a ramp the candidate's automatic decisions are audited at the ramp's (higher) rate, so
-    its evidence accrues quickly; the rate is stored with the item and its label weighs 1 / rate."""
-    if ramp is None or not any(role == store.PredictionRole.CANARY for role, _ in scoring.rows):
-        return policy
-    rate = ramp.plan.get("audit_rate") if isinstance(ramp.plan, dict) else None
-    if not isinstance(rate, int | float) or not (policy.audit_rate < float(rate) <= 1.0):
-        return policy
-    return replace(policy, audit_rate=float(rate))
-
-
-def _canary(sha: str, fraction: float) -> bool:
-    return audit_draw("canary:" + sha, seed=0) < fraction
 
 
 def _regions_json(regions: tuple[Region, ...]) -> list[dict[str, Any]]:
@@ -295,10 +194,21 @@ def inspect(
     # The slot is held while the full-resolution pixels live (decode and scoring); Overloaded (503)
     # is raised before anything is stored, so a retry starts clean.
     with app.decodes.slot(_header_pixels(data, app.settings.max_pixels) if fmt is not None else 0):
-        rel_path = _store_image_file(app, data=data, sha=sha, ext=fmt)  # the file exists before any row
-        decoded = _decode(app, data, fmt)
-        scoring = _score_all(app, image=decoded.image, level=policy.level, sha=sha, deployment=deployment, setup=setup)
-        decoded = replace(decoded, image=None)  # free the pixels before the slot is given back
+        # the file is on disk before any row names it: written beside decoding, joined before the rows
+        stored: Future[str] = _WRITES.submit(_store_image_file, app, data=data, sha=sha, ext=fmt)
+        try:
+            decoded = _decode(app, data, fmt)
+            scoring = score_all(
+                app, image=decoded.image, level=policy.level, sha=sha, deployment=deployment, setup=setup
+            )
+            decoded = replace(decoded, image=None)  # free the pixels before the slot is given back
+        finally:
+            rel_path = stored.result()  # never leave a write running unseen; its error wins over none
+    heatmap_writes = {
+        role: _WRITES.submit(_heatmap_file, app, sha=sha, version=s.prediction.model_version, heatmap=s.heatmap)
+        for role, s in scoring.rows
+        if s.heatmap is not None and s.prediction.valid
+    }
 
     error: str | None
     raw_score: float | None = None
@@ -309,14 +219,9 @@ def inspect(
         # the decision score is recalibrated for the station; prediction rows keep the raw score
         decision, raw_score = recalibrated(setup, scoring.decision)
         error = decision.error if decision is not None else None
-    audit_policy = _ramp_audit_policy(policy, ramp, scoring)
+    audit_policy = ramp_audit_policy(policy, ramp, scoring)
     decided = route(decision, audit_policy, image_hash=sha, gate=scoring.gate)
     reason = decided.reason if error is None or error in decided.reason else f"{decided.reason}; {error}"
-    heatmaps = {
-        role: _heatmap_file(app, sha=sha, version=s.prediction.model_version, heatmap=s.heatmap)
-        for role, s in scoring.rows
-        if s.heatmap is not None and s.prediction.valid
-    }
     score = decision.score if decision is not None and decision.valid else None
     row = store.InspectionRow(
         image_id=0,
@@ -353,6 +258,7 @@ def inspect(
         contrast=decoded.metrics.get("contrast"),
         sharpness=decoded.metrics.get("sharpness"),
     )
+    heatmaps = {role: write.result() for role, write in heatmap_writes.items()}  # on disk before the rows
     try:
         with app.write() as session:
             stored_image = store.get_or_add_image(session, image=image)
@@ -418,7 +324,7 @@ def _record_sample(
     *,
     row: store.InspectionRow,
     decoded: _Decoded,
-    scoring: _Scoring,
+    scoring: Scoring,
     decision: Prediction | None,
     raw_score: float | None,
     t0: float,

@@ -274,7 +274,7 @@ def import_labelstudio(app: Pipeline, *, path: Path, by: str | None = None) -> I
                     now=app.clock(),
                     source=str(path.name),
                 )
-        except (LookupError, InputError) as exc:
+        except (LookupError, InputError, store.QueueConflict) as exc:
             report.refused.append(f"inspection {got.inspection_id}: {exc}")
             continue
         if created:

@@ -2,6 +2,10 @@
 candidate AND production on the same held-out items → registration (a new directory under
 models_dir with its metrics and data snapshot in model.json, plus an event).
 
+Where inspectors marked the scratch (services.marks), a training item trained as scratch gets the mask
+of its marks as `masks/<stem>.png`, which training reads like any dataset's ground truth: the marked
+cells supervise the heatmap (vision.train.cell_targets), unmarked items learn from their label alone.
+
 Labelled images are never copied: the training ImageFolder is a tree of hard links (symbolic links
 where the file system refuses) into the content-addressed image store, under a temporary work
 folder inside data_dir that is removed afterwards.
@@ -25,6 +29,7 @@ from typing import Any
 from tqdm import tqdm
 
 from inspection import store
+from inspection.services import marks as marks_service
 from inspection.services.compare import worse_than_production
 from inspection.services.context import Pipeline
 from inspection.services.registry import current_state, read_artifact
@@ -107,12 +112,16 @@ def holdout_split(
     return sorted(train, key=key), sorted(test, key=key)
 
 
-def snapshot_hash(train: Sequence[LabelledItem], test: Sequence[LabelledItem], base_hash: str = "") -> str:
+def snapshot_hash(
+    train: Sequence[LabelledItem], test: Sequence[LabelledItem], base_hash: str = "", marks_hash: str = ""
+) -> str:
     h = hashlib.sha256()
     for split, group in (("train", train), ("test", test)):
         for i in sorted(group, key=lambda i: i.inspection_id):
             h.update(f"{split}:{i.inspection_id}:{i.sha256}:{i.label}\n".encode())
     h.update(f"base:{base_hash}\n".encode())
+    if marks_hash:  # only with marks: snapshots without them keep the hash they always had
+        h.update(f"marks:{marks_hash}\n".encode())
     return h.hexdigest()
 
 
@@ -206,6 +215,22 @@ def write_links(app: Pipeline, items: Sequence[LabelledItem], root: Path) -> Non
         _link(app.resolve(it.path), root / it.label / f"{it.sha256}{_suffix(it.path)}")
 
 
+def write_mark_masks(app: Pipeline, items: Sequence[LabelledItem], root: Path) -> tuple[list[int], str]:
+    """`root/masks/<sha256>.png` for the items trained as scratch whose labels came with marks; (their
+    inspection ids, a hash of the masks for the snapshot)."""
+    masks = marks_service.training_masks(app, labels={i.inspection_id: i.label for i in items})
+    h = hashlib.sha256()
+    done: list[int] = []
+    for it in items:
+        mask = masks.get(it.inspection_id)
+        if mask is None:
+            continue
+        marks_service.save_mask(mask, root / "masks" / f"{it.sha256}.png")
+        h.update(f"{it.inspection_id}:{hashlib.sha256(mask.tobytes()).hexdigest()}\n".encode())
+        done.append(it.inspection_id)
+    return done, h.hexdigest() if done else ""
+
+
 def link_base(base: Path, root: Path) -> tuple[int, str]:
     """Add a base ImageFolder (its positive class 'scratch', every other class 'ok') with masks."""
     examples = list_imagefolder(base, positive="scratch")
@@ -237,6 +262,7 @@ class RetrainResult:
     seconds: float
     verdict: str
     notes: list[str] = field(default_factory=list)
+    n_marked: int = 0  # training items whose inspectors' marks supervised the heatmap
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(vars(self))
@@ -271,10 +297,12 @@ class _Snapshot:
     base_data: Path | None
     n_base: int = 0
     base_hash: str = ""
+    marked: tuple[int, ...] = ()  # training items with a mask from their marks
+    marks_hash: str = ""
 
     @property
     def digest(self) -> str:
-        return snapshot_hash(self.train, self.test, self.base_hash)
+        return snapshot_hash(self.train, self.test, self.base_hash, self.marks_hash)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -288,6 +316,8 @@ class _Snapshot:
             "since": self.since.isoformat() if self.since else None,
             "base_data": str(self.base_data) if self.base_data else None,
             "base_data_hash": self.base_hash,
+            "marked_ids": list(self.marked),
+            "n_marked": len(self.marked),
         }
 
 
@@ -303,10 +333,12 @@ def retrain(
     test_fraction: float = 0.2,
     seed: int = 0,
     preprocess: PreprocessSpec | None = None,
+    use_marks: bool = True,
     log: Callable[[str], None] = print,
 ) -> RetrainResult:
     """Train and register a candidate from stored labels. Raises NotEnoughLabels before any work
-    when a class has fewer than `min_per_class` labels."""
+    when a class has fewer than `min_per_class` labels. `use_marks`: the inspectors' marks supervise
+    the heatmap of the items they marked (off: every stored item learns from its label alone)."""
     t0 = time.perf_counter()
     if epochs < 1:
         raise ValueError("epochs must be >= 1")
@@ -324,7 +356,10 @@ def retrain(
     staging = app.settings.models_dir / f".tmp-{version}"
     try:
         steps.set_postfix_str("linking images")
-        snap = _link_dataset(app, _Snapshot(train_items, test_items, station, since, base_data), work / "train")
+        snap = _Snapshot(train_items, test_items, station, since, base_data)
+        snap = _link_dataset(app, snap, work / "train", use_marks=use_marks)
+        if snap.marked:
+            log(f"{len(snap.marked)} marked scratch items supervise the heatmap")
         steps.update(1)
         steps.set_postfix_str("training")
         spec = preprocess or _production_preprocess(app, production)
@@ -358,12 +393,17 @@ def retrain(
         seconds=time.perf_counter() - t0,
         verdict=verdict,
         notes=notes,
+        n_marked=len(snap.marked),
     )
 
 
-def _link_dataset(app: Pipeline, snap: _Snapshot, data: Path) -> _Snapshot:
-    """The training ImageFolder at `data`: the stored training labels plus the base data, if any."""
+def _link_dataset(app: Pipeline, snap: _Snapshot, data: Path, *, use_marks: bool) -> _Snapshot:
+    """The training ImageFolder at `data`: the stored training labels (with their marks' masks) plus
+    the base data, if any."""
     write_links(app, snap.train, data)
+    if use_marks:
+        marked, marks_hash = write_mark_masks(app, snap.train, data)
+        snap = replace(snap, marked=tuple(marked), marks_hash=marks_hash)
     if snap.base_data is None:
         return snap
     n_base, base_hash = link_base(snap.base_data, data)
@@ -436,6 +476,7 @@ def _record_registration(
         "n_train": len(snap.train),
         "n_test": len(snap.test),
         "n_base": snap.n_base,
+        "n_marked": len(snap.marked),
         "data_hash": snap.digest,
     }
     with app.write() as session:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,12 +15,22 @@ from inspection.core.domain import (
     Label,
     Region,
 )
+from inspection.services import marks as marks_service
 from inspection.services import quality
 from inspection.services.context import Pipeline
 from inspection.services.errors import InputError, NotFound
 from inspection.services.ingest import regions_from_json
 from inspection.services.validation import parse_label, validate_name, validate_station
 from inspection.store import QueueConflict, QueueOrder
+from inspection.store import inspector as records
+
+# Why an inspector passes on an item (the screen's keys 1-4); stored with the skip.
+SKIP_REASONS: dict[str, str] = {
+    "unclear_image": "unclear image",
+    "second_opinion": "need a second opinion",
+    "not_a_phone": "not a phone",
+    "other": "other",
+}
 
 # Review queue
 
@@ -42,6 +53,7 @@ class ReviewTask:
     heatmap_path: Path | None = None
     reason: str = ""
     error: str | None = None  # why there is no model output (undecodable …); never the model's call
+    highlight: bool = False  # the station's default: open the item with the model's outlines shown
 
 
 def _task(app: Pipeline, session: store.Session, row: store.InspectionRow) -> ReviewTask:
@@ -59,6 +71,7 @@ def _task(app: Pipeline, session: store.Session, row: store.InspectionRow) -> Re
     )
     if not row.show_model:
         return task
+    display = records.get_display(session, station=row.station)
     preds = store.predictions_for(session, inspection_id=row.id)
     decision = next((p for p in preds if p.model_version == row.model_version and p.role != "shadow"), None)
     return replace(
@@ -68,6 +81,7 @@ def _task(app: Pipeline, session: store.Session, row: store.InspectionRow) -> Re
         regions=regions_from_json(decision.regions) if decision else (),
         heatmap_path=app.resolve(decision.heatmap_path) if decision and decision.heatmap_path else None,
         reason=row.reason,
+        highlight=display is not None and display.highlight,
     )
 
 
@@ -111,11 +125,17 @@ def submit_label(
     label: str | Label,
     note: str | None = None,
     seconds_taken: float | None = None,
+    marks: Sequence[Mapping[str, object]] | None = None,
 ) -> LabelResult:
+    """Store one label. `marks` (optional): where the defect is, as boxes or strokes in frame pixels
+    (services.marks), stored with the label in the same transaction; `note`: free text (<= 500)."""
     inspector = validate_name(inspector, "inspector")
     lab = parse_label(label)
     if seconds_taken is not None and not (math.isfinite(seconds_taken) and seconds_taken >= 0):
         raise InputError("seconds_taken must be a non-negative number")
+    note = (note or "").strip() or None
+    if note is not None and len(note) > 500:
+        raise InputError("a note is at most 500 characters")
     try:
         with app.write() as session:
             item = store.get_inspection(session, inspection_id=inspection_id)
@@ -131,6 +151,8 @@ def submit_label(
                 seconds_taken=seconds_taken,
                 now=app.clock(),
             )
+            if marks and out.created and item is not None:
+                _store_marks(session, out.review, item, marks, now=app.clock())
     except LookupError as exc:
         raise NotFound(str(exc)) from None
     except IntegrityError:
@@ -145,8 +167,32 @@ def submit_label(
     return LabelResult(inspection_id, out.review.id, lab, created=out.created)
 
 
+def _store_marks(
+    session: store.Session, review: store.ReviewRow, item: store.InspectionRow, raw: Sequence[Mapping[str, object]],
+    *, now: datetime,
+) -> None:  # fmt: skip
+    image = store.get_image(session, image_id=item.image_id)
+    frame = (image.width, image.height) if image is not None and image.width and image.height else None
+    parsed = marks_service.parse_marks(raw, frame_wh=frame)
+    assert review.id is not None and item.id is not None
+    records.add_marks(session, review_id=review.id, inspection_id=item.id, inspector=review.inspector,
+                      marks=[m.to_json() for m in parsed], now=now)  # fmt: skip
+
+
+def skip_reason(reason: str | None) -> str | None:
+    """A skip reason as stored: one of SKIP_REASONS' keys (the screen), or free text from the API."""
+    text = (reason or "").strip()
+    if not text:
+        return None
+    if len(text) > 200 or not text.isprintable():
+        raise InputError("a skip reason is at most 200 printable characters")
+    return text
+
+
 def skip(app: Pipeline, *, inspection_id: int, inspector: str, reason: str | None = None) -> None:
+    """Pass on a claimed item with a reason; it goes to the others first (store.queue._skipped_by)."""
     inspector = validate_name(inspector, "inspector")
+    reason = skip_reason(reason)
     try:
         with app.write() as session:
             store.skip_item(
@@ -172,6 +218,75 @@ def undo_last(app: Pipeline, *, inspector: str, station: str | None = None) -> R
         return _task(app, session, row)
 
 
+@dataclass(frozen=True)
+class Undone:
+    task: ReviewTask  # the item, handed back claimed
+    label: str  # the withdrawn label
+    labelled_at: datetime
+
+
+def undo(app: Pipeline, *, inspector: str, station: str | None = None) -> Undone:
+    """`undo_last` that also says which label was withdrawn (the screen shows it)."""
+    inspector = validate_name(inspector, "inspector")
+    with app.write() as session:
+        out = store.undo_last(
+            session,
+            inspector=inspector,
+            station=station,
+            now=app.clock(),
+            window_seconds=app.settings.undo_window_seconds,
+            lease_seconds=app.settings.lease_seconds,
+        )
+        return Undone(_task(app, session, out.inspection), out.review.label, out.review.created_at)
+
+
+def highlight_default(app: Pipeline, *, station: str) -> bool:
+    """Whether the review screen opens the station's items with the model's outlines shown."""
+    station = validate_station(station)
+    with app.read() as session:
+        row = records.get_display(session, station=station)
+    return row is not None and row.highlight
+
+
+def set_highlight_default(app: Pipeline, *, station: str, on: bool, by: str, reason: str) -> bool:
+    """Engineers: the station's highlight default; an event records who, why and the old value.
+    Returns the old value."""
+    station, by = validate_station(station), validate_name(by, "by")
+    why = (reason or "").strip()
+    if not why:
+        raise InputError("a reason is required: say why the highlight default changes")
+    if len(why) > 500:
+        raise InputError("a reason is at most 500 characters")
+    with app.write() as session:
+        row = records.get_display(session, station=station)
+        old = row is not None and row.highlight
+        records.set_display(session, station=station, highlight=bool(on), by=by, now=app.clock())
+        store.add_event(session, kind="review.display_changed", at=app.clock(), actor=by, station=station,
+                        detail={"highlight": bool(on), "old": old, "reason": why})  # fmt: skip
+    return old
+
+
+@dataclass(frozen=True)
+class DisplayChange:
+    at: datetime
+    by: str
+    highlight: bool
+    old: bool | None  # None: recorded before the old value was
+    reason: str
+
+
+def highlight_changes(app: Pipeline, *, station: str, limit: int = 20) -> list[DisplayChange]:
+    """Who switched the station's highlight default, when and why; newest first (from the events)."""
+    station = validate_station(station)
+    with app.read() as session:
+        rows = store.list_events(session, kind="review.display_changed", station=station, limit=limit)
+    return [
+        DisplayChange(r.at, r.actor or "", bool(r.detail.get("highlight")), r.detail.get("old"),
+                      str(r.detail.get("reason") or ""))
+        for r in rows
+    ]  # fmt: skip
+
+
 def queue_depth(app: Pipeline) -> list[store.QueueDepth]:
     with app.read() as session:
         return store.queue_depth(session)
@@ -193,11 +308,22 @@ def peek_queue(app: Pipeline, *, inspector: str, limit: int = 2) -> list[int]:
         return store.peek_next_items(session, inspector=inspector, limit=limit)
 
 
+def peek_open(app: Pipeline, *, inspector: str, limit: int = 2) -> list[tuple[int, bool]]:
+    """`peek_queue` with each item's show_model flag (pre-render the highlight only where there is one)."""
+    inspector = validate_name(inspector, "inspector")
+    if not 0 <= limit <= 100:
+        raise InputError(f"limit must be between 0 and 100, got {limit}")
+    with app.read() as session:
+        return store.peek_next_open(session, inspector=inspector, limit=limit)
+
+
 @dataclass(frozen=True)
 class InspectorStats:
     labelled_today: int  # own live labels in the last 12 h (one shift)
     last_hour: int
     queue: int  # items waiting for anyone
+    for_me: int = 0  # items this inspector would be offered (0 exactly when their screen says "Queue empty")
+    skipped: int = 0  # items they skipped that wait for the others first
 
 
 def inspector_stats(app: Pipeline, *, inspector: str) -> InspectorStats:
@@ -208,6 +334,8 @@ def inspector_stats(app: Pipeline, *, inspector: str) -> InspectorStats:
         today = store.count_labels(session, inspector=inspector, since=now - timedelta(hours=12))
         recent = store.count_labels(session, inspector=inspector, since=now - timedelta(hours=1))
         waiting = sum(q.count for q in store.queue_depth(session) if q.status == store.Status.QUEUED)
-    return InspectorStats(labelled_today=today, last_hour=recent, queue=waiting)
+        mine = store.count_open(session, inspector=inspector)
+    return InspectorStats(labelled_today=today, last_hour=recent, queue=waiting, for_me=mine.mine,
+                          skipped=mine.skipped)  # fmt: skip
 
 

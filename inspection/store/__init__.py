@@ -59,6 +59,7 @@ from inspection.store.inspections import (
     get_or_add_image,
     predictions_for,
 )
+from inspection.store.inspector import BookEntryRow, LabelMarkRow, StationDisplayRow  # issue 11: rows join METADATA
 from inspection.store.metrics import known_stations, ping
 from inspection.store.monitoring import (
     add_reference,
@@ -110,16 +111,33 @@ from inspection.store.queue import (
     active_review,
     claim_next,
     count_labels,
+    count_open,
     holds_claim,
     next_item_query,
     peek_next_items,
+    peek_next_open,
     queue_depth,
     release_expired,
     skip_item,
     store_label,
+    undo_last,
     undo_last_label,
 )
 from inspection.store.ramps import RampItem, active_ramp, add_ramp, last_inspection_id, latest_ramps, ramp_items
+from inspection.store.retrain_runs import (
+    active_run,
+    add_retrain_run,
+    add_trigger_version,
+    blind_labels_after,
+    current_trigger,
+    enabled_trigger_stations,
+    get_retrain_run,
+    last_retrain_run,
+    list_retrain_runs,
+    max_review_id,
+    stale_runs,
+    trigger_history,
+)
 from inspection.store.sessions import (
     add_user_session,
     live_user_session,
@@ -161,6 +179,7 @@ from inspection.store.tables import (
     UserRow,
     UserSessionRow,
 )
+from inspection.store.tables_retrain import ACTIVE_RUN, RetrainRunRow, RetrainTriggerRow, RunStatus
 from inspection.store.throttle import (
     FailureCount,
     account_failures,
@@ -174,6 +193,9 @@ from inspection.store.throttle import (
 
 __all__ = [
     "METADATA",
+    "BookEntryRow",
+    "LabelMarkRow",
+    "StationDisplayRow",
     "DoubleLabelRow",
     "GoldAnswer",
     "GoldItemRow",
@@ -229,6 +251,22 @@ __all__ = [
     "DeploymentRow",
     "RampItem",
     "RampRow",
+    "ACTIVE_RUN",
+    "RetrainRunRow",
+    "RetrainTriggerRow",
+    "RunStatus",
+    "active_run",
+    "add_retrain_run",
+    "add_trigger_version",
+    "blind_labels_after",
+    "current_trigger",
+    "enabled_trigger_stations",
+    "get_retrain_run",
+    "last_retrain_run",
+    "list_retrain_runs",
+    "max_review_id",
+    "stale_runs",
+    "trigger_history",
     "active_ramp",
     "add_ramp",
     "last_inspection_id",
@@ -284,6 +322,7 @@ __all__ = [
     "claim_next",
     "count_export_rows",
     "count_labels",
+    "count_open",
     "current_deployment",
     "current_policies",
     "current_policy",
@@ -308,6 +347,7 @@ __all__ = [
     "make_engine",
     "next_item_query",
     "peek_next_items",
+    "peek_next_open",
     "pending_audits",
     "ping",
     "policy_history",
@@ -321,6 +361,7 @@ __all__ = [
     "skip_item",
     "store_label",
     "unaudited_automatic",
+    "undo_last",
     "undo_last_label",
     "upgrade_database",
     "write_session",

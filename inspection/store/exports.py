@@ -15,7 +15,7 @@ from sqlmodel import Session, col
 from inspection.store.events import add_event
 from inspection.store.history import live_review
 from inspection.store.inspections import get_inspection
-from inspection.store.queue import active_review
+from inspection.store.queue import QueueConflict, active_review
 from inspection.store.tables import (
     ImageRow,
     InspectionRow,
@@ -179,7 +179,8 @@ def import_label(
 ) -> bool:
     """Store an imported label as the item's live review; False when it already has that label.
 
-    Raises LookupError for an unknown item or one whose image is not `sha256`. A different live
+    Raises LookupError for an unknown item or one whose image is not `sha256`, QueueConflict for one
+    awaiting or settled by an engineer's adjudication. A different live
     label is withdrawn (undone now) and replaced: the import is the later human word. As for a
     label given in the queue, the item is then done, and (unless it is an audit) decided by a person.
     """
@@ -189,9 +190,15 @@ def import_label(
     image = session.get(ImageRow, row.image_id)
     if sha256 is not None and (image is None or image.sha256 != sha256):
         raise LookupError(f"inspection {inspection_id} has another image than {sha256[:16]}…")
+    # Quality control outranks an import: a disagreement waits for its engineer, and an engineer's
+    # adjudication is the label of record (issue 11), so neither is settled by a file.
+    if row.status == Status.ADJUDICATION:
+        raise QueueConflict(f"inspection {inspection_id} waits for an engineer to adjudicate")
     existing = active_review(session, inspection_id=inspection_id)
     if existing is not None and existing.label == label:
         return False
+    if existing is not None and existing.kind == ReviewKind.ADJUDICATION:
+        raise QueueConflict(f"inspection {inspection_id} was adjudicated {existing.label!r} by {existing.inspector}")
     if existing is not None:
         existing.undone_at = now
         session.add(existing)

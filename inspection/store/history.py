@@ -92,7 +92,8 @@ def live_review() -> Any:
     )
 
 
-def _policy_in_force() -> Any:
+def policy_in_force() -> Any:
+    """Join condition: the policy version an inspection was decided under (shared by history and ramps)."""
     return sa.and_(
         col(PolicyVersionRow.station) == col(InspectionRow.station),
         col(PolicyVersionRow.version) == col(InspectionRow.policy_version),
@@ -156,7 +157,7 @@ def _history_query(
         .select_from(ins)
         .join(rev, live_review())
         .join(img, col(img.id) == col(ins.image_id))
-        .outerjoin(pol, _policy_in_force())
+        .outerjoin(pol, policy_in_force())
         .where(col(rev.label).in_(HUMAN_LABELS))
         .order_by(col(ins.id), col(rev.id))
     )
@@ -216,7 +217,7 @@ def unaudited_automatic(session: Session, *, station: str | None = None) -> int:
     stmt = (
         sa.select(sa.func.count())
         .select_from(InspectionRow)
-        .join(PolicyVersionRow, _policy_in_force())
+        .join(PolicyVersionRow, policy_in_force())
         .where(col(InspectionRow.route) != "review", col(PolicyVersionRow.audit_rate) <= 0)
     )
     if station is not None:

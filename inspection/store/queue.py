@@ -19,18 +19,23 @@ from inspection.store.tables import InspectionRow, QueueOrder, ReviewKind, Revie
 
 __all__ = [
     "LabelOutcome",
+    "OpenCount",
+    "UndoOutcome",
     "QueueConflict",
     "QueueDepth",
     "active_review",
     "claim_next",
     "count_labels",
+    "count_open",
     "holds_claim",
     "next_item_query",
     "peek_next_items",
+    "peek_next_open",
     "queue_depth",
     "release_expired",
     "skip_item",
     "store_label",
+    "undo_last",
     "undo_last_label",
 ]
 
@@ -55,10 +60,21 @@ def release_expired(session: Session, *, now: datetime) -> list[int]:
     return ids
 
 
-def _open_items(*, station: str | None, inspector: str) -> Any:
-    skipped = sa.exists().where(
-        col(SkipRow.inspection_id) == col(InspectionRow.id), col(SkipRow.inspector) == inspector
+def _skipped_by(inspector: str) -> Any:
+    """EXISTS: `inspector` skipped the item and nobody else has passed on it since. A skipped item goes
+    to the others first; once another inspector skipped it too, everyone has had a chance and it may
+    come back to the first skipper (otherwise an item nobody wants would wait forever)."""
+    mine, other = sa.orm.aliased(SkipRow), sa.orm.aliased(SkipRow)
+    later = sa.exists().where(
+        col(other.inspection_id) == col(mine.inspection_id),
+        col(other.inspector) != inspector,
+        col(other.id) > col(mine.id),  # skipped after them (ids grow; clocks may tie)
     )
+    return sa.exists().where(col(mine.inspection_id) == col(InspectionRow.id), col(mine.inspector) == inspector, ~later)
+
+
+def _open_items(*, station: str | None, inspector: str) -> Any:
+    skipped = _skipped_by(inspector)
     # A double-labelled item comes back for a second inspector: never to the one who labelled it.
     labelled = sa.exists().where(
         col(ReviewRow.inspection_id) == col(InspectionRow.id),
@@ -298,6 +314,26 @@ def undo_last_label(
 ) -> InspectionRow:
     """Withdraw the inspector's most recent live label if it is recent enough; the item comes back
     to the same inspector (claimed, fresh lease) so that it can be labelled again at once."""
+    return undo_last(session, inspector=inspector, now=now, window_seconds=window_seconds,
+                     lease_seconds=lease_seconds, station=station).inspection  # fmt: skip
+
+
+@dataclass(frozen=True)
+class UndoOutcome:
+    inspection: InspectionRow
+    review: ReviewRow  # the withdrawn label (its label and time say what was undone)
+
+
+def undo_last(
+    session: Session,
+    *,
+    inspector: str,
+    now: datetime,
+    window_seconds: int,
+    lease_seconds: int,
+    station: str | None = None,
+) -> UndoOutcome:
+    """`undo_last_label` that also returns the withdrawn review (the screen says what it was)."""
     stmt = (
         select(ReviewRow)
         .join(InspectionRow, col(InspectionRow.id) == col(ReviewRow.inspection_id))
@@ -328,7 +364,7 @@ def undo_last_label(
     session.add(row)
     _review_event(session, "review.undone", row, inspector, now, {"review_id": review.id, "label": review.label})
     session.flush()
-    return row
+    return UndoOutcome(row, review)
 
 
 def _check_undo(session: Session, row: InspectionRow, review: ReviewRow, now: datetime) -> None:
@@ -374,6 +410,36 @@ def peek_next_items(session: Session, *, inspector: str, station: str | None = N
         .limit(limit)
     )
     return [int(i) for i in session.execute(stmt).scalars().all()]
+
+
+def peek_next_open(
+    session: Session, *, inspector: str, station: str | None = None, limit: int = 2
+) -> list[tuple[int, bool]]:
+    """`peek_next_items` with each item's show_model flag: (id, show_model), so that a screen can
+    pre-render the highlight of the items that have one (and never of blind ones)."""
+    stmt = (
+        select(InspectionRow.id, InspectionRow.show_model)
+        .where(col(InspectionRow.id).in_(_open_items(station=station, inspector=inspector).scalar_subquery()))
+        .order_by(col(InspectionRow.received_at), col(InspectionRow.id))
+        .limit(limit)
+    )
+    return [(int(i), bool(show)) for i, show in session.execute(stmt).all()]
+
+
+@dataclass(frozen=True)
+class OpenCount:
+    mine: int  # items `inspector` would be offered (what "Queue empty" means when 0)
+    skipped: int  # queued items they skipped that wait for the others first
+
+
+def count_open(session: Session, *, inspector: str, station: str | None = None) -> OpenCount:
+    """How many queued items are open to `inspector`, and how many they skipped wait for others."""
+    open_ids = _open_items(station=station, inspector=inspector).subquery()
+    mine = session.execute(select(sa.func.count()).select_from(open_ids)).scalar_one()
+    skipped = select(sa.func.count()).where(InspectionRow.status == Status.QUEUED, _skipped_by(inspector))
+    if station is not None:
+        skipped = skipped.where(InspectionRow.station == station)
+    return OpenCount(int(mine), int(session.execute(skipped).scalar_one()))
 
 
 def count_labels(session: Session, *, inspector: str, since: datetime) -> int:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from inspection.store.history import _policy_in_force, audit_weight, live_review
+from inspection.store.history import audit_weight, live_review, policy_in_force
 from inspection.store.tables import InspectionRow, PolicyVersionRow, PredictionRole, PredictionRow, RampRow, ReviewRow
 
 __all__ = ["ACTIVE_RAMP", "RampItem", "active_ramp", "add_ramp", "last_inspection_id", "latest_ramps", "ramp_items"]
@@ -65,7 +65,7 @@ def ramp_items(session: Session, *, candidate_versions: Collection[str], after_i
         .select_from(pred)
         .join(ins, col(ins.id) == col(pred.inspection_id))
         .outerjoin(rev, live_review())
-        .outerjoin(pol, _policy_in_force())
+        .outerjoin(pol, policy_in_force())
         .where(
             col(pred.model_version).in_(set(candidate_versions)),
             col(pred.role).in_([PredictionRole.SHADOW, PredictionRole.CANARY]),

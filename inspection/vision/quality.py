@@ -45,11 +45,15 @@ def blockiness(image: np.ndarray) -> float:
     mean step elsewhere (also at 4 px: a JPEG decoded at half size by DCT scaling has 4-px blocks).
     ~1.0-1.4 for quality 95, 2.5-20 at quality 3-20, where the 8x8 blocks swamp 1-2 px scratches.
     Measured on the image as decoded: resampling (the warp) would smear the block grid."""
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.int16)
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     if min(grey.shape) < 16:
         return 1.0
-    dx = np.abs(np.diff(grey, axis=1)).mean(axis=0)
-    dy = np.abs(np.diff(grey, axis=0)).mean(axis=1)
+    # |neighbour steps| as uint8 (absdiff is exact), summed per column / row in int32 (exact: a sum is
+    # at most 255 x the side, far below 2^31) by OpenCV (SIMD, GIL released): ~2x faster than numpy's
+    # int16 diff on a 2 Mpx frame, and the same means bit for bit (integer sums / count in float64).
+    h, w = grey.shape
+    dx = cv2.reduce(cv2.absdiff(grey[:, 1:], grey[:, :-1]), 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S)[0] / h
+    dy = cv2.reduce(cv2.absdiff(grey[1:, :], grey[:-1, :]), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S)[:, 0] / w
     return max((_period_ratio(dx, p) + _period_ratio(dy, p)) / 2 for p in (8, 4))
 
 

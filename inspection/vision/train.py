@@ -226,6 +226,10 @@ def train(
         log(f"skipped (cannot be used): {e}")
 
     n_pos = float(tr.labels.sum())
+    # positives whose every heatmap cell has a target: ground-truth masks (or inspectors' marks, see
+    # services.retrain) supervise them; the others learn from their image label alone
+    supervised = int(((tr.cells >= 0).flatten(1).all(dim=1) & (tr.labels > 0.5)).sum())
+    log(f"{supervised} of {int(n_pos)} training positives have a mask supervising the heatmap")
     pos_weight = (len(tr.labels) - n_pos) / max(n_pos, 1.0)
     params = [p for b in net._blocks[FROZEN_BLOCKS:] for p in b.parameters()] + list(net.head.parameters())
     for p in net.parameters():
@@ -295,6 +299,7 @@ def train(
         "frozen_blocks": FROZEN_BLOCKS,
         "data": str(data),
         "skipped_files": len(errors),
+        "mask_supervised_positives": supervised,
     }
     meta = ModelMeta(
         version=version, net=config.net, preprocess=config.preprocess, temperature=temperature,

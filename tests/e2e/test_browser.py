@@ -99,7 +99,11 @@ def test_inspector_reviews_five_items_with_the_keyboard(server: Server, new_page
                 shot(page, "review-blind")
         else:
             seen_overlay += 1
-            assert state["score"] and not state["blind"] and ".overlay." in state["src"]
+            # Issue 11: the highlight opens off (the station's default); H shows it as outlines.
+            assert state["score"] and not state["blind"] and ".overlay." not in state["src"]
+            page.keyboard.press("h")
+            page.wait_for_function("() => document.querySelector('.rv-img').src.includes('.overlay.')")
+            state = _state(page)
             if seen_overlay == 1:
                 shot(page, "review-overlay")
             page.keyboard.press("h")  # toggle the highlight off and on again

@@ -10,7 +10,7 @@ import pytest
 
 from inspection.core.domain import LocalisationMode
 from inspection.core.gate import MetricRange
-from inspection.services import stations
+from inspection.services import review, stations
 from tests.e2e.conftest import Server, ingest_file, login, shot
 
 pytestmark = pytest.mark.e2e
@@ -72,3 +72,40 @@ def test_engineer_draws_a_region_overrides_the_gate_and_is_refused_recalibration
     assert "e2e: fixed jig" in history and "eng1" in history
     shot(page, "engineer-station-history")
     assert [r.created_by for r in stations.setup_history(server.pipeline, station=STATION)] == ["eng1", "eng1"]
+
+
+def test_engineer_switches_the_review_highlight_default_with_a_reason(server: Server, new_page: Any) -> None:
+    station = "e2e-highlight"
+    ingest_file(server, station, server.images[2])
+    page = new_page()
+    login(page, server.url, "eng1", next_path="/engineer/")
+    page.wait_for_selector("#policy-current")
+    page.get_by_role("tab", name="Station setup").click()
+    dropdown = page.locator("#setup-station input")
+    dropdown.click()
+    dropdown.fill(station)
+    dropdown.press("Enter")
+    page.wait_for_function("(s) => document.querySelector('#station-current').innerText.includes(s)", arg=station)
+    current = page.locator("#station-highlight-current")
+    current.get_by_text("never changed").wait_for()
+    box = page.locator("#station-highlight input[type=checkbox]")
+    assert not box.is_checked()
+
+    box.check()
+    page.locator("#station-reason textarea").fill("")
+    page.locator("#station-highlight-save").click()
+    page.get_by_text("a reason is required").first.wait_for()  # refused: nothing stored
+    assert review.highlight_default(server.pipeline, station=station) is False
+    page.locator(".toast-close").first.click()  # the error toast would hide the screenshot's corner
+
+    page.locator("#station-reason textarea").fill("e2e: new inspectors miss thin scratches")
+    page.locator("#station-highlight-save").click()
+    current.get_by_text("e2e: new inspectors miss thin scratches").wait_for()
+    assert "Highlight on" in current.inner_text() and "eng1" in current.inner_text()
+    assert box.is_checked()
+    current.scroll_into_view_if_needed()
+    shot(page, "engineer-station-highlight")
+    assert review.highlight_default(server.pipeline, station=station) is True
+    (change,) = review.highlight_changes(server.pipeline, station=station)
+    assert (change.by, change.highlight, change.old) == ("eng1", True, False)
+    assert change.reason == "e2e: new inspectors miss thin scratches"

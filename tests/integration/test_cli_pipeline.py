@@ -84,7 +84,7 @@ def test_ingest_errors_are_clean(cli, tmp_path: Path) -> None:
 
 
 def test_tokens_reports_and_db_upgrade(cli) -> None:
-    assert cli("db", "upgrade").stdout.startswith("database at revision 0007_ramp")
+    assert cli("db", "upgrade").stdout.startswith("database at revision 0009_inspector")
     token = cli("tokens", "create", "--station", "s1")
     assert token.exit_code == 0 and token.stdout.strip().startswith("insp_")
     audit = cli("audit", "report", "--station", "s1", "--json")

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from inspection import store
 from inspection.cli.main import build_app
 from inspection.config import Settings
-from inspection.services import context, errors, export, quality, reports, retrain, review
+from inspection.services import context, errors, export, labelstudio, quality, reports, retrain, review
 from inspection.services.history import labelled_history
 from tests.fakes import FakeClock, Models, enqueue
 
@@ -177,6 +177,29 @@ def test_a_disagreement_is_adjudicated_and_the_engineers_label_is_final(app: con
     assert rep.pending_adjudication == 0 and rep.overall.agreed == 0 and rep.overall.n == 1
     with pytest.raises(errors.QueueConflict, match="adjudicated"):
         review.undo_last(app, inspector="bob")
+
+
+def _labelstudio_file(path: Path, item: int, label: str) -> Path:
+    task = {"id": 1, "data": {"inspection_id": item},
+            "annotations": [{"completed_by": 7, "result": [
+                {"from_name": "label", "type": "choices", "value": {"choices": [label]}}]}]}  # fmt: skip
+    path.write_text(json.dumps([task]))
+    return path
+
+
+def test_a_label_studio_import_never_settles_an_adjudication(app: context.Pipeline, tmp_path: Path) -> None:
+    (item,) = enqueue(app.engine, n=1)
+    _set_rates(app, double=1.0)
+    _label(app, "ann", "scratch")
+    _label(app, "bob", "ok")
+    waiting = labelstudio.import_labelstudio(app, path=_labelstudio_file(tmp_path / "a.json", item, "scratch"))
+    assert waiting.imported == 0 and "waits for an engineer" in waiting.refused[0]
+    assert [i.inspection_id for i in quality.adjudication_queue(app)] == [item]
+    quality.adjudicate(app, inspection_id=item, label="ok", by="erin", reason="lint")
+    settled = labelstudio.import_labelstudio(app, path=_labelstudio_file(tmp_path / "b.json", item, "scratch"))
+    assert settled.imported == 0 and "adjudicated 'ok' by erin" in settled.refused[0]
+    with app.read() as s:
+        assert [(r.inspection_id, r.label) for r in store.labelled_history(s)] == [(item, "ok")]
 
 
 def test_kappa_in_the_report_matches_scikit_learn(app: context.Pipeline, clock: FakeClock) -> None:

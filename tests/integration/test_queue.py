@@ -189,7 +189,7 @@ def test_inspector_stats_count_own_live_labels_and_the_waiting_queue(
     app: context.Pipeline, clock: FakeClock
 ) -> None:
     ids = enqueue(app.engine, n=5)
-    assert review.inspector_stats(app, inspector="ann") == review.InspectorStats(0, 0, 5)
+    assert review.inspector_stats(app, inspector="ann") == review.InspectorStats(0, 0, 5, for_me=5)
     for iid in ids[:2]:
         _claim_and_label(app, iid, "ann", "ok")
     clock.advance(2 * 3600)  # those two are now older than an hour, still within the shift

@@ -15,7 +15,7 @@ from inspection import store
 from tests.fakes import enqueue
 
 NOW = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
-HEAD = "0007_ramp"  # the newest migration (0004 monitoring, 0005 station setup, 0006 QC, 0007 ramp)
+HEAD = "0009_inspector"  # the newest migration (… 0007 ramp, 0008 retrain trigger, 0009 inspector screen)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,7 +37,13 @@ def test_tab_builds_and_its_handlers_refuse_a_request_without_an_engineer(tab: A
         if tab is export_tab:
             run("csv", "all", "", "", "", "", None)
         else:
-            handlers["refresh"](None)
+            refresh = handlers["refresh"]
+            refresh(*[None] * len(inspect.signature(refresh).parameters))
+    # every refresh of the tab (panels mounted in it have their own), each called without a login
+    refreshes = [f.fn for f in blocks.fns.values() if getattr(f.fn, "__name__", "") == "refresh"]
+    for refresh in refreshes:
+        with pytest.raises(gr.Error, match="log in"):
+            refresh(*[None] * len(inspect.signature(refresh).parameters))
 
 
 def test_models_state_text_names_production_and_candidate(ctx: UiContext) -> None:

@@ -286,6 +286,7 @@ LAZY_OK = {
     "argon2",
     "argon2.exceptions",
     "uvicorn",
+    "torch",  # the retrain worker process (services.retrain_trigger) sets its threads before anything else
 }
 
 
