@@ -33,6 +33,9 @@ class Reply:
     message: str = ""
     error: str | None = None
     prefetch: tuple[str, ...] = ()
+    # The item the next label or skip will most likely bring (the head of the inspector's open queue):
+    # the page shows its pre-loaded image at the key press and the server's answer confirms or corrects it.
+    upcoming: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -41,6 +44,7 @@ class Reply:
             "message": self.message,
             "error": self.error,
             "prefetch": list(self.prefetch),
+            "upcoming": self.upcoming,
         }
 
 
@@ -108,18 +112,22 @@ class ReviewActions:
         # The next items' crops, plain and highlighted, go to the render pool first: they are what the
         # next key press needs (the current item's other views can wait for their own key).
         upcoming: list[str] = []
+        guess: dict[str, Any] | None = None
         for nxt, show_model in review.peek_open(self.ctx.pipeline, inspector=inspector, limit=PREFETCH):
             self.media.prerender(nxt, overlay=False, view="crop")
             upcoming.append(image_url(nxt))
             if show_model:  # both versions of the next items: the highlight costs no wait either
                 self.media.prerender(nxt, overlay=True, view="crop")
                 upcoming.append(image_url(nxt, overlay=True))
+            if guess is None:  # a blind item gets no overlay URL, so the page cannot show one early
+                overlay = image_url(nxt, overlay=True) if show_model else None
+                guess = {"id": nxt, "image": image_url(nxt), "overlay": overlay}
         item: dict[str, Any] | None = None
         others: list[str] = []
         if task is not None:
             note, others = self._render(task)
             item = task_view(task, note=note)
-        return Reply(item, self.stats(inspector), message, error, tuple(upcoming + others))
+        return Reply(item, self.stats(inspector), message, error, tuple(upcoming + others), guess)
 
     def _next(self, inspector: str) -> ReviewTask | None:
         return review.claim_next(self.ctx.pipeline, inspector=inspector)

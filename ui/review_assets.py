@@ -247,20 +247,38 @@ async function show(it) {
   renderItem();
   [it.image, it.overlay, it.frame, it.frame_overlay].forEach(u => { if (u) preload(u); });
 }
+function showGuess(g, prev) {
+  // The likely next phone, from the pre-loaded images, at the key press. Its score and the keys wait
+  // for the server's answer (S.busy), which confirms it or shows the item really assigned.
+  const url = (S.view === 'crop' && prev && prev.highlight && g.overlay) ? g.overlay : g.image;
+  const e = cache.get(url);
+  if (!e || !e.im.complete || !e.im.naturalWidth) return false;  // not loaded yet: wait for the answer
+  img.src = url; layer.style.width = img.naturalWidth + 'px'; fitView(); svg.innerHTML = '';
+  $('item').textContent = `#${g.id} · loading…`; $('model').innerHTML = '';
+  return true;
+}
+async function restore() {
+  // Back to the item still on record (S.item never changed), with its marks, note, view and zoom level.
+  await showUrl(urlFor(S.item), true); renderItem();
+}
 async function act(action, extra) {
   if (S.busy) return;
   if ((action === 'ok' || action === 'scratch' || action === 'skip') && !S.item) return;
   S.busy = true; element.classList.add('busy');
   const body = Object.assign({ action: action, id: S.item ? S.item.id : null }, extra || {});
   if (action === 'ok' || action === 'scratch') { body.marks = S.marks; body.note = note.value; }
+  const guessed = ['ok', 'scratch', 'skip'].includes(action) && S.upcoming ? showGuess(S.upcoming, S.item) : false;
   try {
     const res = await server.act(body);
     setStats(res.stats);
+    S.upcoming = res.upcoming || null;
     (res.prefetch || []).forEach(preload);
     if (res.error) msg(res.error, true); else msg(res.message);
-    if (res.item && res.item.keep) return;  // an error on this item: stay on it
+    if (res.item && res.item.keep) { if (guessed) await restore(); return; }  // an error on this item: stay on it
     if (!res.error || res.item || action === 'next') await show(res.item);
+    else if (guessed) await restore();
   } catch (e) {
+    if (guessed) await restore();
     msg('Could not reach the server: nothing was stored. Press the key again.', true);
   } finally {
     S.busy = false; element.classList.remove('busy');

@@ -24,7 +24,7 @@ from tests.e2e.test_browser import MEASURE_JS
 pytestmark = pytest.mark.e2e
 
 STATION = "rv-assist"
-USERS = ("insp-crop", "insp-lat", "insp-lay", "insp-skip", "insp-undo", "eng-book")
+USERS = ("insp-crop", "insp-lat", "insp-lay", "insp-skip", "insp-undo", "eng-book", "insp-guess", "insp-thief")
 
 
 class Site:
@@ -166,6 +166,28 @@ def test_screen_fits_without_scrolling_and_the_status_line_is_visible(
     assert geo["stageBottom"] <= geo["msgTop"] + 1 and geo["helpBottom"] <= geo["msgTop"] + 1, geo
     assert geo["sideScroll"] <= 1, geo  # every button visible without scrolling the side panel
     shot(page, f"review-{size[0]}x{size[1]}")
+    page.context.close()
+
+
+def test_the_likely_next_phone_shows_at_the_key_press_and_a_wrong_guess_is_corrected(
+    site: Site, browser: Any
+) -> None:
+    page = _page(browser)
+    login(page, site.url, "insp-guess")
+    cur = _item(page)["id"]
+    guess = page.evaluate("() => window.__review.upcoming && window.__review.upcoming.id")
+    assert guess and guess != cur
+    taken = []  # another inspector takes the guessed phone before the key press
+    while guess not in taken and len(taken) < 4:
+        task = review.claim_next(site.pipeline, inspector="insp-thief", station=STATION)
+        assert task is not None
+        taken.append(task.inspection_id)
+    assert guess in taken
+    page.keyboard.press("o")
+    shown = _item(page, not_id=cur)
+    assert shown["id"] not in (cur, *taken)  # the server's answer replaced the guess
+    assert f"/{shown['id']}." in shown["src"]
+    assert page.inner_text('[data-s="item"]').startswith(f"#{shown['id']}")
     page.context.close()
 
 

@@ -119,6 +119,9 @@ def test_review_actions_label_skip_undo_and_blind_items(web: TestClient) -> None
     item: dict[str, Any] = first["item"]
     assert item["id"] == a and not item["blind"] and item["overlay"].endswith(".overlay.jpg")
     assert abs(item["score"] - 0.4) < 0.01 and first["stats"]["queue"] == 2
+    # the page shows the likely next phone at the key press: the head of the open queue, blind -> no overlay
+    assert first["upcoming"]["id"] == b and first["upcoming"]["overlay"] is None
+    assert first["upcoming"]["image"] in first["prefetch"]
 
     second = actions.act("ann", "ok", a).to_dict()
     blind = second["item"]
@@ -128,6 +131,7 @@ def test_review_actions_label_skip_undo_and_blind_items(web: TestClient) -> None
         media.get(b, overlay=True)
     assert media.get(b, overlay=False)[:2] == b"\xff\xd8"
 
+    assert second["upcoming"]["id"] == c and second["upcoming"]["overlay"].endswith(".overlay.jpg")
     third = actions.act("ann", "skip", b).to_dict()
     assert third["item"]["id"] == c and third["message"] == f"#{b} skipped"
     undo = actions.act("ann", "undo", c).to_dict()
