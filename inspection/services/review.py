@@ -205,17 +205,7 @@ def skip(app: Pipeline, *, inspection_id: int, inspector: str, reason: str | Non
 def undo_last(app: Pipeline, *, inspector: str, station: str | None = None) -> ReviewTask:
     """Withdraw the inspector's own last label (within settings.undo_window_seconds); the item is
     handed back to them claimed. Raises QueueConflict when there is nothing to undo."""
-    inspector = validate_name(inspector, "inspector")
-    with app.write() as session:
-        row = store.undo_last_label(
-            session,
-            inspector=inspector,
-            station=station,
-            now=app.clock(),
-            window_seconds=app.settings.undo_window_seconds,
-            lease_seconds=app.settings.lease_seconds,
-        )
-        return _task(app, session, row)
+    return undo(app, inspector=inspector, station=station).task
 
 
 @dataclass(frozen=True)

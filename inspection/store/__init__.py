@@ -121,7 +121,6 @@ from inspection.store.queue import (
     skip_item,
     store_label,
     undo_last,
-    undo_last_label,
 )
 from inspection.store.ramps import RampItem, active_ramp, add_ramp, last_inspection_id, latest_ramps, ramp_items
 from inspection.store.retrain_runs import (
@@ -362,7 +361,6 @@ __all__ = [
     "store_label",
     "unaudited_automatic",
     "undo_last",
-    "undo_last_label",
     "upgrade_database",
     "write_session",
 ]

@@ -36,7 +36,6 @@ __all__ = [
     "skip_item",
     "store_label",
     "undo_last",
-    "undo_last_label",
 ]
 
 
@@ -303,21 +302,6 @@ def skip_item(
     return row
 
 
-def undo_last_label(
-    session: Session,
-    *,
-    inspector: str,
-    now: datetime,
-    window_seconds: int,
-    lease_seconds: int,
-    station: str | None = None,
-) -> InspectionRow:
-    """Withdraw the inspector's most recent live label if it is recent enough; the item comes back
-    to the same inspector (claimed, fresh lease) so that it can be labelled again at once."""
-    return undo_last(session, inspector=inspector, now=now, window_seconds=window_seconds,
-                     lease_seconds=lease_seconds, station=station).inspection  # fmt: skip
-
-
 @dataclass(frozen=True)
 class UndoOutcome:
     inspection: InspectionRow
@@ -333,7 +317,9 @@ def undo_last(
     lease_seconds: int,
     station: str | None = None,
 ) -> UndoOutcome:
-    """`undo_last_label` that also returns the withdrawn review (the screen says what it was)."""
+    """Withdraw the inspector's most recent live label if it is recent enough; the item comes back
+    to the same inspector (claimed, fresh lease) so that it can be labelled again at once. Returns the
+    item and the withdrawn review (the screen says what it was)."""
     stmt = (
         select(ReviewRow)
         .join(InspectionRow, col(InspectionRow.id) == col(ReviewRow.inspection_id))
