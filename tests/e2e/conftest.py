@@ -137,6 +137,22 @@ def new_page(browser: object) -> Iterator[object]:
         ctx.close()
 
 
+@contextlib.contextmanager
+def engineer_page(browser: object, base: str, *, viewport: dict[str, int] | None = None) -> Iterator[object]:
+    """eng1 logged in on the engineer screen (1366x768 unless told), in a context of its own, closed after.
+    Uses the session's one Playwright: a second sync_playwright in the same process fails with "Sync API
+    inside the asyncio loop" once another test module has started one."""
+    ctx = browser.new_context(viewport=viewport or {"width": 1366, "height": 768})  # type: ignore[attr-defined]
+    try:
+        page = ctx.new_page()
+        page.set_default_timeout(30_000)
+        login(page, base, "eng1", next_path="/engineer/")
+        page.wait_for_selector("#policy-current")
+        yield page
+    finally:
+        ctx.close()
+
+
 def login(page: object, base: str, name: str, *, next_path: str = "/review/") -> None:
     page.goto(f"{base}/login?next={next_path}", wait_until="load")  # type: ignore[attr-defined]
     page.fill("#name", name)  # type: ignore[attr-defined]

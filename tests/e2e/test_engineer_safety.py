@@ -18,7 +18,7 @@ import pytest
 
 from inspection.config import Settings
 from inspection.services import accounts, context, deploy, ingest, policies, tokens
-from tests.e2e.conftest import PASSWORD, REPO, Server, login, serving
+from tests.e2e.conftest import PASSWORD, REPO, Server, engineer_page, serving
 from tests.engineer_fixtures import label_queue
 
 pytestmark = pytest.mark.e2e
@@ -57,15 +57,8 @@ def safety_server(tmp_path_factory: pytest.TempPathFactory, model_dir: tuple[Pat
 
 @pytest.fixture
 def page(safety_server: Server, browser: Any) -> Iterator[Any]:
-    # the session's one Playwright (tests/e2e/conftest.py): a second sync_playwright in the same
-    # process fails with "Sync API inside the asyncio loop" once another test module has started one
-    ctx = browser.new_context(viewport=VIEWPORT)
-    pg = ctx.new_page()
-    pg.set_default_timeout(30_000)
-    login(pg, safety_server.url, "eng1", next_path="/engineer/")
-    pg.wait_for_selector("#policy-current")
-    yield pg
-    ctx.close()
+    with engineer_page(browser, safety_server.url, viewport=VIEWPORT) as pg:
+        yield pg
 
 
 def _text(page: Any, selector: str) -> str:

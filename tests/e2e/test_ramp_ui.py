@@ -13,7 +13,7 @@ import pytest
 from inspection import store
 from inspection.config import Settings
 from inspection.services import accounts, context, deploy, ramp
-from tests.e2e.conftest import PASSWORD, REPO, Server, login, serving
+from tests.e2e.conftest import PASSWORD, REPO, Server, engineer_page, serving
 from tests.e2e.test_engineer_safety import _copy_model
 
 pytestmark = pytest.mark.e2e
@@ -39,15 +39,8 @@ def ramp_server(tmp_path_factory: pytest.TempPathFactory, model_dir: tuple[Path,
 
 @pytest.fixture
 def page(ramp_server: Server, browser: Any) -> Iterator[Any]:
-    # the session's one Playwright (tests/e2e/conftest.py): a second sync_playwright in the same process
-    # fails with "Sync API inside the asyncio loop"
-    ctx = browser.new_context(viewport=VIEWPORT)
-    pg = ctx.new_page()
-    pg.set_default_timeout(30_000)
-    login(pg, ramp_server.url, "eng1", next_path="/engineer/")
-    pg.wait_for_selector("#policy-current")
-    yield pg
-    ctx.close()
+    with engineer_page(browser, ramp_server.url, viewport=VIEWPORT) as pg:
+        yield pg
 
 
 def _wait_text(page: Any, selector: str, text: str) -> None:

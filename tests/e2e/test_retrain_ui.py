@@ -12,7 +12,7 @@ import pytest
 
 from inspection.config import Settings
 from inspection.services import accounts, context, ingest, retrain_trigger
-from tests.e2e.conftest import PASSWORD, REPO, Server, login, serving
+from tests.e2e.conftest import PASSWORD, REPO, Server, engineer_page, serving
 from tests.e2e.test_engineer_safety import _copy_model
 from tests.fakes import png
 
@@ -38,13 +38,8 @@ def retrain_server(tmp_path_factory: pytest.TempPathFactory, model_dir: tuple[Pa
 
 @pytest.fixture
 def page(retrain_server: Server, browser: Any) -> Iterator[Any]:
-    ctx = browser.new_context(viewport=VIEWPORT)  # the session's one Playwright (tests/e2e/conftest.py)
-    pg = ctx.new_page()
-    pg.set_default_timeout(30_000)
-    login(pg, retrain_server.url, "eng1", next_path="/engineer/")
-    pg.wait_for_selector("#policy-current")
-    yield pg
-    ctx.close()
+    with engineer_page(browser, retrain_server.url, viewport=VIEWPORT) as pg:
+        yield pg
 
 
 def _wait_text(page: Any, selector: str, text: str, timeout: float = 30_000) -> None:

@@ -21,18 +21,24 @@ def _number(page: Any, elem: str) -> float:
     return float(page.locator(f"#{elem} input[type=number]").input_value())
 
 
-def test_engineer_draws_a_region_overrides_the_gate_and_is_refused_recalibration(server: Server, new_page: Any) -> None:
-    for image in server.images[:2]:
-        ingest_file(server, STATION, image)  # unconfigured: human_only, the image is stored all the same
+def _open_station_tab(server: Server, new_page: Any, station: str) -> Any:
+    """An engineer's page on the Station setup tab with `station` chosen."""
     page = new_page()
     login(page, server.url, "eng1", next_path="/engineer/")
     page.wait_for_selector("#policy-current")
     page.get_by_role("tab", name="Station setup").click()
     dropdown = page.locator("#setup-station input")
     dropdown.click()
-    dropdown.fill(STATION)
+    dropdown.fill(station)
     dropdown.press("Enter")
-    page.wait_for_function("(s) => document.querySelector('#station-current').innerText.includes(s)", arg=STATION)
+    page.wait_for_function("(s) => document.querySelector('#station-current').innerText.includes(s)", arg=station)
+    return page
+
+
+def test_engineer_draws_a_region_overrides_the_gate_and_is_refused_recalibration(server: Server, new_page: Any) -> None:
+    for image in server.images[:2]:
+        ingest_file(server, STATION, image)  # unconfigured: human_only, the image is stored all the same
+    page = _open_station_tab(server, new_page, STATION)
     img = page.locator("#station-sample img")
     img.wait_for()
     page.wait_for_function("() => { const i = document.querySelector('#station-sample img');"
@@ -77,15 +83,7 @@ def test_engineer_draws_a_region_overrides_the_gate_and_is_refused_recalibration
 def test_engineer_switches_the_review_highlight_default_with_a_reason(server: Server, new_page: Any) -> None:
     station = "e2e-highlight"
     ingest_file(server, station, server.images[2])
-    page = new_page()
-    login(page, server.url, "eng1", next_path="/engineer/")
-    page.wait_for_selector("#policy-current")
-    page.get_by_role("tab", name="Station setup").click()
-    dropdown = page.locator("#setup-station input")
-    dropdown.click()
-    dropdown.fill(station)
-    dropdown.press("Enter")
-    page.wait_for_function("(s) => document.querySelector('#station-current').innerText.includes(s)", arg=station)
+    page = _open_station_tab(server, new_page, station)
     current = page.locator("#station-highlight-current")
     current.get_by_text("never changed").wait_for()
     box = page.locator("#station-highlight input[type=checkbox]")
