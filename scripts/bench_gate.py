@@ -1,12 +1,13 @@
 """Benchmark the domain gate through the real ingest service: a degraded corpus (inspection.vision.degrade
 on synthetic lab phones, half scratched, plus no-phone scenes), each file ingested under `partial` and
 `full` with the shipped baseline model (in-process Pipeline, temporary SQLite); then the unshifted lab
-set (seed 777, unseen in training) for the share of judgeable images the gate stops.
+and varied sets (seed 777, unseen in training) for the share of judgeable images the gate stops.
 
     .venv/bin/python scripts/bench_gate.py [--base 12 --clean 200 --model-dir models]
 
 Columns per level: gate = stopped by the domain gate, other = to a person for another reason (not
-decodable, no phone found), auto = automatic decisions, auto_scr = automatic decisions on scratched phones;
+decodable, no phone found), auto = automatic decisions, auto_scr = automatic decisions on scratched phones,
+escape = those that passed a scratched phone;
 ood = files (under partial) whose reasons include the OOD check ("unfamiliar image"), alone or beside others.
 """
 
@@ -50,20 +51,21 @@ def corpus(base: int, *, seed: int = 4100) -> Iterator[Item]:
                 yield Item(no_phone(kind, s, seed=seed + i), False)
 
 
-def outcome(app: Pipeline, data: bytes, station: str) -> tuple[str, str]:
-    """(gate | other | auto, the reason)"""
+def outcome(app: Pipeline, data: bytes, station: str) -> tuple[str, str, RouteKind]:
+    """(gate | other | auto, the reason, the route)"""
     result = inspect(app, data=data, station=station)
     i = result.inspection
     reason = i.reason or ""
     if i.route is RouteKind.REVIEW:
-        return ("gate" if reason.startswith("domain gate:") else "other"), reason
-    return "auto", reason
+        return ("gate" if reason.startswith("domain gate:") else "other"), reason, i.route
+    return "auto", reason, i.route
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", type=int, default=12, help="lab phones per degradation (half scratched)")
     ap.add_argument("--clean", type=int, default=200, help="unshifted lab images")
+    ap.add_argument("--clean-varied", type=int, default=400, help="unshifted varied images")
     ap.add_argument("--model-dir", type=Path, default=Path("models"))
     args = ap.parse_args()
     t0 = time.perf_counter()
@@ -86,34 +88,37 @@ def run(app: Pipeline, args: argparse.Namespace) -> None:
         c["n_scr"] += item.scratched
         n_files += 1
         for level in LEVELS:
-            o, reason = outcome(app, item.degraded.data, f"bench-{level}")
+            o, reason, route = outcome(app, item.degraded.data, f"bench-{level}")
             c[f"{level}:{o}"] += 1
             c["ood"] += level == "partial" and "unfamiliar image" in reason
             if o == "auto" and item.scratched:
                 c[f"{level}:auto_scr"] += 1
+                c[f"{level}:escape"] += route is RouteKind.AUTO_PASS  # a scratched phone passed: the harm
     head = f"{'degradation':<24}{'str':>4}{'n':>4}{'scr':>5}{'ood':>5}"
     for level in LEVELS:
-        head += f" | {level + ' gate':>12}{'other':>6}{'auto':>5}{'auto_scr':>9}"
+        head += f" | {level + ' gate':>12}{'other':>6}{'auto':>5}{'auto_scr':>9}{'escape':>7}"
     print(f"degraded corpus: {n_files} files\n{head}")
     totals: dict[str, int] = defaultdict(int)
     for (kind, s), c in sorted(counts.items()):
         line = f"{kind:<24}{s:>4}{c['n']:>4}{c['n_scr']:>5}{c['ood']:>5}"
         for level in LEVELS:
             line += f" | {c[level + ':gate']:>12}{c[level + ':other']:>6}{c[level + ':auto']:>5}"
-            line += f"{c[level + ':auto_scr']:>9}"
+            line += f"{c[level + ':auto_scr']:>9}{c[level + ':escape']:>7}"
         print(line)
         for k, v in c.items():
             totals[k] += v
     print(f"totals: {dict(sorted(totals.items()))}")
-    clean(app, args.clean)
+    clean(app, args.clean, setup="lab")
+    clean(app, args.clean_varied, setup="varied")
 
 
-def clean(app: Pipeline, n: int) -> None:
-    """Unshifted lab images (seed 777: the baseline's test seed): the gate must stop <= 1 % of judgeable."""
+def clean(app: Pipeline, n: int, *, setup: str) -> None:
+    """Unshifted images of a setup the baseline was trained on (seed 777: its test seed, unseen in
+    training): the gate must stop <= 1 % of the judgeable ones."""
     outcomes: dict[str, int] = defaultdict(int)
     reasons: list[str] = []
     for i in range(n):
-        sample = render(777, i, scratch=i % 2 == 0)
+        sample = render(777, i, scratch=i % 2 == 0, setup=setup)
         result = inspect(app, data=jpeg(sample.image), station="bench-partial")
         reason = result.inspection.reason or ""
         o = "gate" if reason.startswith("domain gate:") else ("other" if reason.startswith("fail-safe") else "judged")
@@ -122,7 +127,7 @@ def clean(app: Pipeline, n: int) -> None:
             reasons.append(reason)
     judgeable = outcomes["gate"] + outcomes["judged"]
     share = outcomes["gate"] / judgeable if judgeable else 0.0
-    print(f"\nunshifted lab set (seed 777, partial): n={n}, judgeable={judgeable}, "
+    print(f"\nunshifted {setup} set (seed 777, partial): n={n}, judgeable={judgeable}, "
           f"stopped by gate={outcomes['gate']} ({share:.1%}), not judgeable={outcomes['other']}")
     for r in reasons:
         print(f"  {r}")

@@ -6,7 +6,8 @@
 3. Drifted items are ingested at station s1 (human_only) and inspectors label them blind through the
    real store and review path (claim, submit label; the true label stands for a careful inspector).
 4. The station's trigger (on N new blind labels) fires in `check_trigger`; the run trains a candidate in
-   the background worker process from the stored labels only, compares it with production on its
+   the background worker process from the stored labels only (fine-tuning production's weights, or from
+   ImageNet's with --from-imagenet), compares it with production on its
    held-out labels, and puts it in shadow only if better.
 5. The candidate's AUROC on the same held-out new images is measured (after). Prints JSON.
 
@@ -74,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--size", type=int, nargs=2, default=SIZE, metavar=("W", "H"), help="frame size")
     ap.add_argument("--canvas", type=int, nargs=2, default=CANVAS, metavar=("H", "W"), help="phone canvas")
+    ap.add_argument("--from-imagenet", action="store_true",
+                    help="the candidate starts from ImageNet's weights, not production's (the trigger's default)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     shutil.rmtree(args.work, ignore_errors=True)
@@ -93,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(data_dir=w / "data", models_dir=models, default_model="prod", database_url="")
     with Pipeline.create(settings) as app:
         trigger = {"enabled": True, "on_labels": args.labels, "on_drift": False, "epochs": args.epochs,
-                   "min_per_class": 20}  # fmt: skip
+                   "min_per_class": 20, "warm_start": not args.from_imagenet}  # fmt: skip
         retrain_trigger.set_trigger(app, station="s1", settings=trigger, by="sim", reason="drift simulation")
         truth = {}
         for path, cls in _files(w / "new"):

@@ -56,7 +56,8 @@ def trigger_text(t: retrain_trigger.TriggerOut) -> str:
     ]
     starts = ", ".join(c for c in conds if c) or "nothing"
     goes = f"a better candidate goes to **{s['deploy_as']}** (never promoted)"
-    return f"{head}  \nstarts on: {starts} · {goes} · {s['epochs']} epochs"
+    start = "fine-tuning production" if s.get("warm_start", True) else "from ImageNet"
+    return f"{head}  \nstarts on: {starts} · {goes} · {s['epochs']} epochs, {start}"
 
 
 def build(ctx: UiContext) -> None:
@@ -72,6 +73,7 @@ def build(ctx: UiContext) -> None:
             on_labels = gr.Number(label="On N new blind labels (0: off)", precision=0, elem_id="retrain-on-labels")
             every_hours = gr.Number(label="Every H hours (0: off)", elem_id="retrain-every-hours")
             epochs = gr.Number(label="Epochs", precision=0, elem_id="retrain-epochs")
+            warm = gr.Checkbox(label="Fine-tune production (off: from ImageNet)", elem_id="retrain-warm-start")
             reason = gr.Textbox(label="Reason (required to save)", elem_id="retrain-reason")
         trigger_md = gr.Markdown(elem_id="retrain-trigger")
         runs = gr.Dataframe(headers=RUN_HEADERS, interactive=False, elem_id="retrain-runs", wrap=True, max_height=300)
@@ -79,14 +81,15 @@ def build(ctx: UiContext) -> None:
             save_b = gr.Button("Save trigger", elem_id="retrain-save")
             run_b = gr.Button("Run now", variant="primary", elem_id="retrain-run-now")
         status = gr.HTML(elem_id="retrain-result")
-    fields = [enabled, on_drift, deploy_as, on_labels, every_hours, epochs]
+    fields = [enabled, on_drift, deploy_as, on_labels, every_hours, epochs, warm]
 
     def snapshot(st: str | None) -> tuple[Any, ...]:
         if not st:
             return "Pick a station.", [], *(gr.update() for _ in fields)
         t = retrain_trigger.get_trigger(app, station=st)
         s = t.settings
-        values = (s["enabled"], s["on_drift"], s["deploy_as"], s["on_labels"] or 0, s["every_hours"] or 0, s["epochs"])
+        values = (s["enabled"], s["on_drift"], s["deploy_as"], s["on_labels"] or 0, s["every_hours"] or 0, s["epochs"],
+                  s.get("warm_start", True))
         return trigger_text(t), run_rows(retrain_trigger.list_runs(app, station=st)), *values
 
     def refresh(st: str | None, request: gr.Request) -> tuple[Any, ...]:
@@ -106,11 +109,11 @@ def build(ctx: UiContext) -> None:
             return gr.update()
 
     def save(st: str | None, en: bool, drift: bool, dep: str, n: float | None, h: float | None, ep: float | None,
-             why: str, request: gr.Request) -> tuple[Any, ...]:  # fmt: skip
+             warm_start: bool, why: str, request: gr.Request) -> tuple[Any, ...]:  # fmt: skip
         user = ctx.require(request, Permission.ENGINEER)
         settings = {"enabled": bool(en), "on_drift": bool(drift), "deploy_as": dep,
                     "on_labels": int(n) if n else None, "every_hours": float(h) if h else None,
-                    "epochs": int(ep or 0)}  # fmt: skip
+                    "epochs": int(ep or 0), "warm_start": bool(warm_start)}  # fmt: skip
         try:
             t = retrain_trigger.set_trigger(app, station=st or "", settings=settings, by=user.name, reason=why)
         except Exception as exc:

@@ -24,7 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 
-from inspection.api import health, inspections, monitoring, policies, queue, reports, session, users
+from inspection.api import health, inspections, monitoring, policies, queue, ramp, reports, session, users
 from inspection.api.csrf import CsrfMiddleware
 from inspection.api.metrics import ApiMetrics, MetricsMiddleware, ServedBy, multiprocess_dir
 from inspection.api.security import ExposureGuard, SecurityHeaders
@@ -139,7 +139,7 @@ def create_app(
     _add_error_handlers(app)
     body_limit = ctx.settings.max_upload_bytes + inspections.MULTIPART_OVERHEAD
     app.include_router(inspections.router, max_body_size=body_limit)
-    for module in (queue, session, policies, reports, monitoring, users, health):
+    for module in (queue, session, policies, reports, monitoring, ramp, users, health):
         app.include_router(module.router)
     return app
 

@@ -48,6 +48,8 @@ def retrain_cmd(
     min_per_class: int = typer.Option(20, "--min-per-class", min=2, help="labels needed per class"),
     by: str = typer.Option("", "--by", help="who retrains (default: your user name)"),
     use_marks: bool = typer.Option(True, "--marks/--no-marks", help="inspectors' marks supervise the heatmap"),
+    warm_start: bool = typer.Option(False, "--warm-start/--from-imagenet",
+                                    help="fine-tune production's weights (same network and preprocessing)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Train a candidate from stored labels, compare with production on held-out labels, register."""
@@ -59,7 +61,8 @@ def retrain_cmd(
         ctx,
         lambda pipe: retrain.retrain(
             pipe, by=default_by(by), station=st, since=when, base_data=base_data, epochs=epochs,
-            min_per_class=min_per_class, use_marks=use_marks, log=lambda m: typer.echo(m, err=True),
+            min_per_class=min_per_class, use_marks=use_marks, warm_start=warm_start,
+            log=lambda m: typer.echo(m, err=True),
         ),
         ValueError,
         code=_exit_code,

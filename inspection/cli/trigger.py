@@ -71,13 +71,15 @@ def set_cmd(
     deploy_as: str | None = typer.Option(None, "--deploy-as", help="shadow, or ramp (the default ramp plan)"),
     epochs: int | None = typer.Option(None, "--epochs"),
     min_auroc_gain: float | None = typer.Option(None, "--min-auroc-gain"),
+    warm_start: bool | None = typer.Option(None, "--warm-start/--from-imagenet",
+                                           help="the candidate fine-tunes production's weights (default) or not"),
     by: str = typer.Option("", "--by"),
     reason: str = typer.Option("", "--reason"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Store a new version of the trigger: the options given change, the others stay."""
     changes: dict[str, Any] = {"enabled": enabled, "on_drift": on_drift, "deploy_as": deploy_as, "epochs": epochs,
-                               "min_auroc_gain": min_auroc_gain}  # fmt: skip
+                               "min_auroc_gain": min_auroc_gain, "warm_start": warm_start}  # fmt: skip
     changes = {k: v for k, v in changes.items() if v is not None}
     if on_labels is not None:
         changes["on_labels"] = on_labels or None

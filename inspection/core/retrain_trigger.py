@@ -56,6 +56,9 @@ class TriggerSettings:
     epochs: int = 6
     min_per_class: int = 20
     min_auroc_gain: float = 0.0  # the candidate's AUROC must exceed production's by more than this
+    # start from production's weights (fine-tune) rather than ImageNet's: a drifted station has few
+    # labels, and production already knows what a scratch is (sim_retrain_drift.py measures both)
+    warm_start: bool = True
 
     def validate(self) -> TriggerSettings:
         if self.on_labels is not None and (not isinstance(self.on_labels, int) or self.on_labels < 1):
@@ -68,6 +71,8 @@ class TriggerSettings:
             raise TriggerError(f"epochs must be within 1..200, got {self.epochs!r}")
         if not isinstance(self.min_per_class, int) or self.min_per_class < 2:
             raise TriggerError(f"min_per_class must be at least 2, got {self.min_per_class!r}")
+        if not isinstance(self.warm_start, bool):
+            raise TriggerError(f"warm_start must be true or false, got {self.warm_start!r}")
         if not (math.isfinite(self.min_auroc_gain) and 0.0 <= self.min_auroc_gain < 1.0):
             raise TriggerError(f"min_auroc_gain must be within [0, 1), got {self.min_auroc_gain!r}")
         if self.enabled and self.on_labels is None and self.every_hours is None and not self.on_drift:
@@ -76,7 +81,8 @@ class TriggerSettings:
 
     @property
     def params(self) -> dict[str, Any]:
-        return {"epochs": self.epochs, "min_per_class": self.min_per_class, "min_auroc_gain": self.min_auroc_gain}
+        return {"epochs": self.epochs, "min_per_class": self.min_per_class, "min_auroc_gain": self.min_auroc_gain,
+                "warm_start": self.warm_start}
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

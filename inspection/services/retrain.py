@@ -334,11 +334,14 @@ def retrain(
     seed: int = 0,
     preprocess: PreprocessSpec | None = None,
     use_marks: bool = True,
+    warm_start: bool = False,
     log: Callable[[str], None] = print,
 ) -> RetrainResult:
     """Train and register a candidate from stored labels. Raises NotEnoughLabels before any work
     when a class has fewer than `min_per_class` labels. `use_marks`: the inspectors' marks supervise
-    the heatmap of the items they marked (off: every stored item learns from its label alone)."""
+    the heatmap of the items they marked (off: every stored item learns from its label alone).
+    `warm_start`: fine-tune production's weights (same network and preprocessing) instead of starting
+    from ImageNet's."""
     t0 = time.perf_counter()
     if epochs < 1:
         raise ValueError("epochs must be >= 1")
@@ -363,13 +366,16 @@ def retrain(
         steps.update(1)
         steps.set_postfix_str("training")
         spec = preprocess or _production_preprocess(app, production)
-        seconds = _train(app, work / "train", staging, version=version, spec=spec, epochs=epochs, seed=seed, log=log)
+        init = app.settings.models_dir / production if warm_start and production else None
+        seconds = _train(app, work / "train", staging, version=version, spec=spec, epochs=epochs, seed=seed,
+                         init_from=init, log=log)
         steps.update(1)
         cand, prod, notes = _evaluate_both(app, staging, production, test_items, steps)
         verdict = _verdict(cand, prod, production)
         heldout = {"n": len(test_items), "candidate": cand, "production": prod}
         meta: dict[str, Any] = {"heldout": heldout, "data": snap.to_dict(), "by": by, "production_version": production}
-        meta |= {"verdict": verdict, "train_seconds": round(seconds, 1)}
+        meta |= {"verdict": verdict, "train_seconds": round(seconds, 1),
+                 "warm_start_from": production if init else None}
         update_metrics(staging, {"heldout": cand, "retrain": meta})
         final = app.settings.models_dir / version
         os.replace(staging, final)  # registration is atomic: the directory appears complete
@@ -419,6 +425,7 @@ def _train(
     spec: PreprocessSpec | None,
     epochs: int,
     seed: int,
+    init_from: Path | None = None,
     log: Callable[[str], None],
 ) -> float:
     """Train the candidate into `staging`; its training time in seconds."""
@@ -426,7 +433,7 @@ def _train(
     from inspection.vision.train import TrainConfig, choose_preprocess, train
 
     spec = spec or choose_preprocess(data, positive="scratch")
-    config = TrainConfig(epochs=epochs, seed=seed, preprocess=spec, threads=app.settings.threads)
+    config = TrainConfig(epochs=epochs, seed=seed, preprocess=spec, threads=app.settings.threads, init_from=init_from)
     return train(data, staging, positive="scratch", config=config, version=version, log=log).seconds
 
 

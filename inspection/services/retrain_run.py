@@ -189,7 +189,7 @@ def execute_run(app: Pipeline, *, run_id: int) -> store.RetrainRunRow:
         _event(app, run, "run_started", {"reason": run.trigger_detail, "production": production,
                                          "settings": settings.to_json()})  # fmt: skip
         result = retrain.retrain(app, by=SYSTEM, station=run.station, epochs=settings.epochs,
-                                 min_per_class=settings.min_per_class,
+                                 min_per_class=settings.min_per_class, warm_start=settings.warm_start,
                                  log=_progress_log(app, run_id, settings.epochs))  # fmt: skip
         save_progress(app, run_id=run_id, progress=0.82, message="scoring the candidate on the held-out labels",
                       candidate_version=result.version)  # fmt: skip

@@ -27,8 +27,12 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from inspection.store.locks import exclusive
+
 __all__ = [
     "MIGRATIONS_DIR",
+    "SCHEMA_LOCK",
+    "UPGRADE_LOCK_WAIT_S",
     "AlreadyExists",
     "current_revision",
     "database_problem",
@@ -43,6 +47,8 @@ __all__ = [
 
 _READONLY = "inspection_readonly"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+SCHEMA_LOCK = "schema-upgrade"  # the lock `upgrade_database` holds (locks.exclusive)
+UPGRADE_LOCK_WAIT_S = 300.0  # longer than any migration here takes; then LockTimeout names the lock
 
 
 class AlreadyExists(ValueError):
@@ -133,13 +139,21 @@ def read_session(engine: Engine) -> Iterator[Session]:
         yield session
 
 
-def upgrade_database(url_or_engine: str | Engine, *, revision: str = "head") -> None:
-    """Run `alembic upgrade <revision>` programmatically (no alembic.ini needed)."""
+def upgrade_database(
+    url_or_engine: str | Engine, *, revision: str = "head", lock_wait_s: float = UPGRADE_LOCK_WAIT_S
+) -> None:
+    """Run `alembic upgrade <revision>` programmatically (no alembic.ini needed), one process at a time.
+
+    Raises LockTimeout when another process has held the upgrade lock for over `lock_wait_s` seconds."""
     engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     try:
-        with engine.connect() as connection:
+        # Several processes may start at once against one fresh database (`serve --workers N`, a
+        # second machine): two would both find no schema, both create it, and one would fail on a
+        # duplicate table. So one migrates while the others wait, then find the schema at head and do
+        # nothing. The wait is bounded so that a hung upgrade elsewhere is an error, not a silent hang.
+        with exclusive(engine, name=SCHEMA_LOCK, wait_s=lock_wait_s), engine.connect() as connection:
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, revision)
             connection.commit()

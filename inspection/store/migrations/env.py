@@ -9,10 +9,6 @@ from alembic import context
 from inspection.store.db import make_engine
 from inspection.store.tables import METADATA
 
-# Any number of server processes may start at once against one PostgreSQL: the first to take this
-# transaction-scoped advisory lock migrates, the others then find the schema at head.
-_PG_MIGRATION_LOCK = 7_321_001
-
 
 def _run(connection: sa.Connection) -> None:
     context.configure(
@@ -22,9 +18,9 @@ def _run(connection: sa.Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
+    # No lock here: `upgrade_database` holds the "schema-upgrade" lock (store/locks.py) around this, so
+    # processes starting together against one database migrate one at a time, on SQLite too.
     with context.begin_transaction():
-        if connection.dialect.name == "postgresql":
-            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
         context.run_migrations()
 
 
