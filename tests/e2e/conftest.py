@@ -5,12 +5,13 @@ system Chromium driven by Playwright."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,43 @@ def server(tmp_path_factory: pytest.TempPathFactory, model_dir: tuple[Path, str]
         accounts.add_user(pipeline, name=user, role=role, password=PASSWORD)
     with serving(app) as url:
         yield Server(url, settings, pipeline, images)
+
+
+def copy_model(src: Path, dst: Path, *, version: str, metrics: dict[str, Any] | None = None) -> None:
+    """A copy of the model artifact at `src` registered as `version` (extra `metrics` merged in)."""
+    shutil.copytree(src, dst)
+    meta = json.loads((dst / "model.json").read_text())
+    meta["version"] = version
+    if metrics:
+        meta.setdefault("metrics", {}).update(metrics)
+    (dst / "model.json").write_text(json.dumps(meta))
+
+
+@contextlib.contextmanager
+def engineer_server(root: Path, model_dir: tuple[Path, str], versions: Sequence[str]) -> Iterator[Server]:
+    """The web app over copies of the test model named `versions` (the first serves), engineer eng1 added,
+    served on a free port."""
+    from inspection.api.app import create_web_app
+
+    src_models, name = model_dir
+    for version in versions:
+        copy_model(src_models / name, root / "models" / version, version=version)
+    settings = Settings(data_dir=root / "data", models_dir=root / "models", default_model=versions[0],
+                        database_url="")  # fmt: skip
+    app = create_web_app(settings)
+    pipeline: context.Pipeline = app.state.pipeline
+    accounts.add_user(pipeline, name="eng1", role="engineer", password=PASSWORD)
+    with serving(app) as url:
+        yield Server(url, settings, pipeline, [])
+
+
+def wait_text(page: Any, selector: str, text: str, timeout: float = 30_000) -> None:
+    """Wait until the element at `selector` shows `text`."""
+    page.wait_for_function(
+        "([s, t]) => { const e = document.querySelector(s); return !!e && e.innerText.includes(t); }",
+        arg=[selector, text],
+        timeout=timeout,
+    )
 
 
 @contextlib.contextmanager

@@ -8,8 +8,6 @@ The server here has its own models directory: copies of the shipped model (or th
 
 from __future__ import annotations
 
-import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,21 +16,12 @@ import pytest
 
 from inspection.config import Settings
 from inspection.services import accounts, context, deploy, ingest, policies, tokens
-from tests.e2e.conftest import PASSWORD, REPO, Server, engineer_page, serving
+from tests.e2e.conftest import PASSWORD, REPO, Server, copy_model, engineer_page, serving
 from tests.engineer_fixtures import label_queue
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = REPO / "test-artifacts"
 VIEWPORT = {"width": 1366, "height": 768}
-
-
-def _copy_model(src: Path, dst: Path, *, version: str, metrics: dict[str, Any] | None = None) -> None:
-    shutil.copytree(src, dst)
-    meta = json.loads((dst / "model.json").read_text())
-    meta["version"] = version
-    if metrics:
-        meta.setdefault("metrics", {}).update(metrics)
-    (dst / "model.json").write_text(json.dumps(meta))
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +32,9 @@ def safety_server(tmp_path_factory: pytest.TempPathFactory, model_dir: tuple[Pat
     root = tmp_path_factory.mktemp("e2e-safety")
     src_models, name = model_dir
     models = root / "models"
-    _copy_model(src_models / name, models / "base", version="base")
+    copy_model(src_models / name, models / "base", version="base")
     held = {"n": 120, "candidate": {"auroc": 0.61, "accuracy": 0.7}, "production": {"version": "base", "auroc": 0.97}}
-    _copy_model(src_models / name, models / "worse", version="worse", metrics={"retrain": {"heldout": held}})
+    copy_model(src_models / name, models / "worse", version="worse", metrics={"retrain": {"heldout": held}})
     settings = Settings(data_dir=root / "data", models_dir=models, default_model="base", database_url="")
     synth.generate(root / "phones", count=12, seed=5, size=(640, 360), progress=False)
     app = create_web_app(settings)

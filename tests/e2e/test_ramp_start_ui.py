@@ -12,10 +12,8 @@ from typing import Any
 
 import pytest
 
-from inspection.config import Settings
-from inspection.services import accounts, context, deploy, ramp
-from tests.e2e.conftest import PASSWORD, REPO, Server, engineer_page, serving
-from tests.e2e.test_engineer_safety import _copy_model
+from inspection.services import deploy, ramp
+from tests.e2e.conftest import REPO, Server, engineer_page, engineer_server, wait_text
 
 pytestmark = pytest.mark.e2e
 VIEWPORT = {"width": 1366, "height": 768}
@@ -23,32 +21,14 @@ VIEWPORT = {"width": 1366, "height": 768}
 
 @pytest.fixture(scope="module")
 def start_server(tmp_path_factory: pytest.TempPathFactory, model_dir: tuple[Path, str]) -> Iterator[Server]:
-    from inspection.api.app import create_web_app
-
-    root = tmp_path_factory.mktemp("e2e-ramp-start")
-    src_models, name = model_dir
-    models = root / "models"
-    _copy_model(src_models / name, models / "base", version="base")
-    _copy_model(src_models / name, models / "cand", version="cand")
-    settings = Settings(data_dir=root / "data", models_dir=models, default_model="base", database_url="")
-    app = create_web_app(settings)
-    pipeline: context.Pipeline = app.state.pipeline
-    accounts.add_user(pipeline, name="eng1", role="engineer", password=PASSWORD)
-    with serving(app) as url:
-        yield Server(url, settings, pipeline, [])
+    with engineer_server(tmp_path_factory.mktemp("e2e-ramp-start"), model_dir, ("base", "cand")) as srv:
+        yield srv
 
 
 @pytest.fixture
 def page(start_server: Server, browser: Any) -> Iterator[Any]:
     with engineer_page(browser, start_server.url, viewport=VIEWPORT) as pg:
         yield pg
-
-
-def _wait_text(page: Any, selector: str, text: str) -> None:
-    page.wait_for_function(
-        "([s, t]) => { const e = document.querySelector(s); return !!e && e.innerText.includes(t); }",
-        arg=[selector, text],
-    )
 
 
 def _fill(page: Any, elem: str, value: str) -> None:
@@ -67,7 +47,7 @@ def _edit_cell(page: Any, elem: str, *, row: int, col: int, value: str) -> None:
 def test_an_engineer_starts_a_ramp_from_the_models_tab(page: Any, start_server: Server) -> None:
     app = start_server.pipeline
     page.get_by_role("tab", name="Models").click()
-    _wait_text(page, "#ramp-state", "none yet")
+    wait_text(page, "#ramp-state", "none yet")
     page.get_by_text("Start a ramp…", exact=True).click()
     plan = page.locator("#ramp-plan")
     plan.wait_for()
@@ -80,33 +60,33 @@ def test_an_engineer_starts_a_ramp_from_the_models_tab(page: Any, start_server: 
     page.get_by_role("option", name="cand", exact=True).click()
 
     page.locator("#ramp-start").click()
-    _wait_text(page, "#ramp-result", "a reason is required")
+    wait_text(page, "#ramp-result", "a reason is required")
     _fill(page, "ramp-reason", "new lighting on line 2")
     _fill(page, "ramp-audit-rate", "0")
     page.locator("#ramp-start").click()
-    _wait_text(page, "#ramp-result", "audit_rate must be within")  # the plan's own check, as the CLI's
+    wait_text(page, "#ramp-result", "audit_rate must be within")  # the plan's own check, as the CLI's
     assert not page.locator("#ramp-confirm").first.is_visible()
 
     _fill(page, "ramp-audit-rate", "0.3")
     _edit_cell(page, "ramp-plan", row=1, col=1, value="50")  # the 5 % step: 50 items instead of 200
     page.locator("#ramp-start").click()
-    _wait_text(page, "#ramp-confirm-text", "Start a ramp of cand?")
+    wait_text(page, "#ramp-confirm-text", "Start a ramp of cand?")
     summary = page.locator("#ramp-confirm-text").inner_text()
     assert "shadow (≥ 200 items" in summary and "5 % (≥ 50 items" in summary
     assert "Audit rate of its decisions: 30%" in summary
     assert "new lighting on line 2" in summary
     page.locator("#ramp-confirm-no").click()
-    _wait_text(page, "#ramp-result", "Cancelled")
+    wait_text(page, "#ramp-result", "Cancelled")
     assert ramp.status(app) is None  # nothing changes before Confirm
 
     page.locator("#ramp-start").click()
-    _wait_text(page, "#ramp-confirm-text", "Start a ramp of cand?")
+    wait_text(page, "#ramp-confirm-text", "Start a ramp of cand?")
     page.locator("#ramp-confirm-yes").click()
-    _wait_text(page, "#ramp-result", "Ramp 1 started: cand at shadow")
-    _wait_text(page, "#ramp-state", "Ramp 1:")
+    wait_text(page, "#ramp-result", "Ramp 1 started: cand at shadow")
+    wait_text(page, "#ramp-state", "Ramp 1:")
     state = page.locator("#ramp-state").inner_text()
     assert "running" in state and "[shadow]" in state and "started by eng1: new lighting on line 2" in state
-    _wait_text(page, "#ramp-steps", "started")
+    wait_text(page, "#ramp-steps", "started")
     out = ramp.status(app)
     assert out is not None and (out.candidate, out.created_by, out.plan["audit_rate"]) == ("cand", "eng1", 0.3)
     assert [s["min_items"] for s in out.plan["steps"]] == [200, 50, 400, 800, 0]
@@ -117,7 +97,7 @@ def test_an_engineer_starts_a_ramp_from_the_models_tab(page: Any, start_server: 
 
     _fill(page, "ramp-reason", "once more")
     page.locator("#ramp-start").click()
-    _wait_text(page, "#ramp-confirm-text", "once more")
+    wait_text(page, "#ramp-confirm-text", "once more")
     page.locator("#ramp-confirm-yes").click()
-    _wait_text(page, "#ramp-result", "abort it first")  # a second ramp is refused, in the section's words
+    wait_text(page, "#ramp-result", "abort it first")  # a second ramp is refused, in the section's words
     assert ramp.status(app).id == 1  # type: ignore[union-attr]

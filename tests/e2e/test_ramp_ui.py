@@ -11,10 +11,8 @@ from typing import Any
 import pytest
 
 from inspection import store
-from inspection.config import Settings
-from inspection.services import accounts, context, deploy, ramp
-from tests.e2e.conftest import PASSWORD, REPO, Server, engineer_page, serving
-from tests.e2e.test_engineer_safety import _copy_model
+from inspection.services import context, deploy, ramp
+from tests.e2e.conftest import REPO, Server, engineer_page, engineer_server, wait_text
 
 pytestmark = pytest.mark.e2e
 VIEWPORT = {"width": 1366, "height": 768}
@@ -22,32 +20,14 @@ VIEWPORT = {"width": 1366, "height": 768}
 
 @pytest.fixture(scope="module")
 def ramp_server(tmp_path_factory: pytest.TempPathFactory, model_dir: tuple[Path, str]) -> Iterator[Server]:
-    from inspection.api.app import create_web_app
-
-    root = tmp_path_factory.mktemp("e2e-ramp")
-    src_models, name = model_dir
-    models = root / "models"
-    _copy_model(src_models / name, models / "base", version="base")
-    _copy_model(src_models / name, models / "cand", version="cand")
-    settings = Settings(data_dir=root / "data", models_dir=models, default_model="base", database_url="")
-    app = create_web_app(settings)
-    pipeline: context.Pipeline = app.state.pipeline
-    accounts.add_user(pipeline, name="eng1", role="engineer", password=PASSWORD)
-    with serving(app) as url:
-        yield Server(url, settings, pipeline, [])
+    with engineer_server(tmp_path_factory.mktemp("e2e-ramp"), model_dir, ("base", "cand")) as srv:
+        yield srv
 
 
 @pytest.fixture
 def page(ramp_server: Server, browser: Any) -> Iterator[Any]:
     with engineer_page(browser, ramp_server.url, viewport=VIEWPORT) as pg:
         yield pg
-
-
-def _wait_text(page: Any, selector: str, text: str) -> None:
-    page.wait_for_function(
-        "([s, t]) => { const e = document.querySelector(s); return !!e && e.innerText.includes(t); }",
-        arg=[selector, text],
-    )
 
 
 def _events(app: context.Pipeline) -> list[tuple[str, str | None]]:
@@ -61,32 +41,32 @@ def test_pause_resume_and_abort_from_the_models_tab(page: Any, ramp_server: Serv
     ramp.start(app, version="cand", by="erin", reason="new lighting")
     page.get_by_role("tab", name="Models").click()
     page.locator("#models-refresh").click()  # the ramp section refreshes with the page load and auto-refresh
-    _wait_text(page, "#ramp-state", "Ramp 1:")
+    wait_text(page, "#ramp-state", "Ramp 1:")
     assert "running" in page.locator("#ramp-state").inner_text()
-    _wait_text(page, "#ramp-steps", "started")
+    wait_text(page, "#ramp-steps", "started")
 
     page.locator("#ramp-pause").click()
-    _wait_text(page, "#ramp-confirm-text", "Pause the ramp?")
+    wait_text(page, "#ramp-confirm-text", "Pause the ramp?")
     page.locator("#ramp-confirm-no").click()
-    _wait_text(page, "#ramp-result", "Cancelled")
+    wait_text(page, "#ramp-result", "Cancelled")
     assert ramp.status(app) is not None and ramp.status(app).status == "running"  # type: ignore[union-attr]
 
     page.locator("#ramp-pause").click()
-    _wait_text(page, "#ramp-confirm-text", "Pause the ramp?")
+    wait_text(page, "#ramp-confirm-text", "Pause the ramp?")
     page.locator("#ramp-confirm-yes").click()
-    _wait_text(page, "#ramp-result", "is paused")
-    _wait_text(page, "#ramp-state", "paused")
-    _wait_text(page, "#ramp-steps", "paused")
+    wait_text(page, "#ramp-result", "is paused")
+    wait_text(page, "#ramp-state", "paused")
+    wait_text(page, "#ramp-steps", "paused")
     assert ramp.status(app).status == "paused"  # type: ignore[union-attr]
 
     page.locator("#ramp-resume").click()
-    _wait_text(page, "#ramp-result", "is running")
+    wait_text(page, "#ramp-result", "is running")
 
     page.locator("#ramp-abort").click()
-    _wait_text(page, "#ramp-confirm-text", "Abort the ramp?")
+    wait_text(page, "#ramp-confirm-text", "Abort the ramp?")
     page.locator("#ramp-confirm-yes").click()
-    _wait_text(page, "#ramp-result", "is aborted")
-    _wait_text(page, "#ramp-state", "aborted")
+    wait_text(page, "#ramp-result", "is aborted")
+    wait_text(page, "#ramp-state", "aborted")
     (REPO / "test-artifacts").mkdir(exist_ok=True)
     page.screenshot(path=str(REPO / "test-artifacts" / "models-ramp.png"), full_page=True)
     assert deploy.current_state(app).candidate is None

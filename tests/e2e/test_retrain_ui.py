@@ -12,8 +12,7 @@ import pytest
 
 from inspection.config import Settings
 from inspection.services import accounts, context, ingest, retrain_trigger
-from tests.e2e.conftest import PASSWORD, REPO, Server, engineer_page, serving
-from tests.e2e.test_engineer_safety import _copy_model
+from tests.e2e.conftest import PASSWORD, REPO, Server, copy_model, engineer_page, serving, wait_text
 from tests.fakes import png
 
 pytestmark = pytest.mark.e2e
@@ -26,7 +25,7 @@ def retrain_server(tmp_path_factory: pytest.TempPathFactory, model_dir: tuple[Pa
 
     root = tmp_path_factory.mktemp("e2e-retrain")
     src_models, name = model_dir
-    _copy_model(src_models / name, root / "models" / "base", version="base")
+    copy_model(src_models / name, root / "models" / "base", version="base")
     settings = Settings(data_dir=root / "data", models_dir=root / "models", default_model="base", database_url="")
     app = create_web_app(settings)
     pipeline: context.Pipeline = app.state.pipeline
@@ -42,38 +41,30 @@ def page(retrain_server: Server, browser: Any) -> Iterator[Any]:
         yield pg
 
 
-def _wait_text(page: Any, selector: str, text: str, timeout: float = 30_000) -> None:
-    page.wait_for_function(
-        "([s, t]) => { const e = document.querySelector(s); return !!e && e.innerText.includes(t); }",
-        arg=[selector, text],
-        timeout=timeout,
-    )
-
-
 def test_the_panel_shows_runs_with_their_outcome_and_run_now_starts_one(page: Any, retrain_server: Server) -> None:
     app = retrain_server.pipeline
     first = retrain_trigger.run_now(app, station="s1", by="erin", runner=retrain_trigger.inline_runner)
     assert first.status == "failed"  # one unlabelled item: too few labels
     page.get_by_role("tab", name="Models").click()
-    _wait_text(page, "#retrain-trigger", "Trigger of s1")
-    _wait_text(page, "#retrain-runs", "too few labels to retrain")
+    wait_text(page, "#retrain-trigger", "Trigger of s1")
+    wait_text(page, "#retrain-runs", "too few labels to retrain")
     assert "failed" in page.locator("#retrain-runs").inner_text()
 
     page.locator("#retrain-save").click()  # no reason: refused, nothing stored
-    _wait_text(page, "#retrain-result", "Not saved")
+    wait_text(page, "#retrain-result", "Not saved")
     assert retrain_trigger.get_trigger(app, station="s1").version == 0
     page.locator("#retrain-enabled input").check()
     assert page.locator("#retrain-warm-start input").is_checked()  # the default: fine-tune production
     page.locator("#retrain-warm-start input").uncheck()
     page.locator("#retrain-reason textarea").fill("retrain when 200 new labels are in")
     page.locator("#retrain-save").click()
-    _wait_text(page, "#retrain-result", "Saved trigger v1")
+    wait_text(page, "#retrain-result", "Saved trigger v1")
     saved = retrain_trigger.get_trigger(app, station="s1")
     assert saved.settings["enabled"] and saved.created_by == "eng1" and saved.settings["warm_start"] is False
-    _wait_text(page, "#retrain-trigger", "from ImageNet")
+    wait_text(page, "#retrain-trigger", "from ImageNet")
 
     page.locator("#retrain-run-now").click()  # the server's worker process: fails on too few labels too
-    _wait_text(page, "#retrain-result", "Run 2 started")
+    wait_text(page, "#retrain-result", "Run 2 started")
     run = retrain_trigger.wait_run(app, run_id=2, timeout=120)
     assert (run.status, run.requested_by) == ("failed", "eng1")
     page.locator("#retrain-section").scroll_into_view_if_needed()
