@@ -2,7 +2,10 @@
 service (as inspectors would), then `inspection.services.retrain.retrain` end to end.
 
 Usage: .venv/bin/python scripts/bench_retrain.py [--n 2000] [--size 640x360] [--epochs 12]
-           [--canvas 512x240] [--production models/baseline]
+           [--canvas 512x240] [--production models/baseline] [--warm-start]
+
+--warm-start fine-tunes production's weights, as the retrain trigger does by default (issue 14); without it
+the candidate starts from ImageNet's, as `inspection retrain` does by default.
 
 Prints the time of each stage; the retrain time includes dataset links, training, the held-out
 evaluation of the candidate and (when a production artifact is given or models/baseline exists)
@@ -30,6 +33,7 @@ def main() -> None:
     ap.add_argument("--canvas", default="", help="HxW network input (default: production's, else auto)")
     ap.add_argument("--production", type=Path, default=Path("models/baseline"))
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--warm-start", action="store_true", help="fine-tune production's weights")
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.lower().split("x"))
 
@@ -68,13 +72,18 @@ def main() -> None:
 
             spec = choose_preprocess(photos, positive="scratch", canvas=args.canvas) if args.canvas else None
             t = time.perf_counter()
-            result = retrain.retrain(app, by="bench", epochs=args.epochs, preprocess=spec, log=lambda _m: None)
+            epochs_log: list[str] = []
+            result = retrain.retrain(app, by="bench", epochs=args.epochs, preprocess=spec, warm_start=args.warm_start,
+                                     log=epochs_log.append)
             secs = time.perf_counter() - t
             c, prod = result.candidate, result.production
+            start = f"warm start from {production}" if args.warm_start else "from ImageNet"
             print(
                 f"retrain on {result.n_train + result.n_test} stored labels ({result.n_train} train, "
-                f"{result.n_test} held out, {args.epochs} epochs max)  {secs:7.1f} s"
+                f"{result.n_test} held out, {args.epochs} epochs max, {start})  {secs:7.1f} s"
             )
+            for line in epochs_log:  # the training log: caching, each epoch's time, early stop
+                print(f"    {line}")
             print(
                 f"  candidate held-out AUROC {c.get('auroc')}  production ({production}) "
                 f"{prod.get('auroc') if prod else 'not evaluated'}; verdict: {result.verdict}"

@@ -31,7 +31,8 @@ def synth_cmd(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
     setup: str = typer.Option(
         "varied", "--setup",
-        help="lab (the original grey-table scene), varied (any table, phone, pose, camera) or closeup.",
+        help="lab (the original grey-table scene), varied (any table, phone, pose, camera), closeup, or the lab "
+        "scene with one drift: lab-dark-table, lab-blue-mat, lab-dim-light, lab-dark-dim.",
     ),
     image_format: str = typer.Option("jpg", "--format", help="Image files: jpg, png or mix (half PNG)."),
 ) -> None:

@@ -10,8 +10,13 @@
   vignetting, colour casts, sensor noise and JPEG quality 75-98.
 - ``closeup``: the camera sees the screen: the glass spans 88-106 % of the frame's long side, in landscape
   (or portrait in a portrait frame), with the varied table, phone and camera.
+- Drifts of the lab scene (`DRIFTS`, issue 14's drift simulation): the lab photo itself (its phone, pose,
+  scratches, look-alikes and camera, from the lab's own streams) with one thing a line really changes:
+  ``lab-dark-table`` a near-black mat under the phone; ``lab-blue-mat`` a blue ESD mat; ``lab-dim-light`` a
+  weaker, warmer lamp (55-70 % of the light); ``lab-dark-dim`` the near-black mat under that lamp. Each image
+  differs from its lab twin (same seed and index) only there: the table's pixels, or the light's gain.
 
-A `Look` is drawn from its own seeded stream, so the lab streams are untouched by the other setups.
+A `Look` or a `Drift` is drawn from its own seeded stream, so the lab streams are untouched by the other setups.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ import numpy as np
 
 from inspection.vision.drawing import U8, Phone, Rng, loguniform, smooth_noise
 
-SETUPS = ("lab", "varied", "closeup")
+LOOKS = ("varied", "closeup")  # setups drawn from a `Look`
+DRIFTS = ("lab-dark-table", "lab-blue-mat", "lab-dim-light", "lab-dark-dim")  # the lab scene with one change
+SETUPS = ("lab", *LOOKS, *DRIFTS)
 TEXTURES = ("plain", "mottled", "wood", "fabric")
 # Phone bodies (BGR): black/graphite, white, silver, and a few anodised colours.
 BODIES: dict[str, tuple[float, float, float]] = {
@@ -81,7 +88,7 @@ def _angle(rng: Rng, setup: str, width: int, height: int) -> float:
 
 def sample_look(rng: Rng, setup: str, width: int, height: int) -> Look:
     """The look of one image of a ``varied`` or ``closeup`` dataset."""
-    if setup not in SETUPS or setup == "lab":
+    if setup not in LOOKS:
         raise ValueError(f"no look for setup {setup!r}")
     lo, hi = _TABLE_BANDS[int(rng.integers(0, len(_TABLE_BANDS)))]
     tint = rng.normal(0.0, 12.0, 3) if rng.random() < 0.3 else rng.normal(0.0, 2.0, 3)
@@ -199,3 +206,47 @@ def camera(rng: Rng, look: Look, img: U8, scale: float) -> U8:
                       interpolation=cv2.INTER_NEAREST)[..., None] * (look.noise * 0.6)
     out += rng.standard_normal(out.shape, dtype=np.float32) * (look.noise * 0.6)
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """What differs from the lab scene for one image of a `DRIFTS` setup."""
+
+    setup: str
+    table: tuple[float, float, float] | None  # mean BGR of the new table (None: the lab's grey table)
+    lamp: tuple[float, float, float]  # per-channel gain of the light on the scene ((1, 1, 1): the lab's lamp)
+
+
+def sample_drift(rng: Rng, setup: str) -> Drift:
+    """The drift of one image of a ``lab-*`` drift setup."""
+    if setup not in DRIFTS:
+        raise ValueError(f"no drift for setup {setup!r}")
+    table: tuple[float, float, float] | None = None
+    lamp = (1.0, 1.0, 1.0)
+    if setup in ("lab-dark-table", "lab-dark-dim"):  # a black rubber mat: grey 8-28, nearly neutral
+        level = rng.uniform(8.0, 28.0) + rng.normal(0.0, 1.0, 3)
+        table = (float(level[0]), float(level[1]), float(level[2]))
+    elif setup == "lab-blue-mat":  # an anti-static mat: blue, darker than the lab's grey
+        blue = np.array([150.0, 105.0, 55.0]) * rng.uniform(0.8, 1.1) + rng.normal(0.0, 4.0, 3)
+        table = (float(blue[0]), float(blue[1]), float(blue[2]))
+    if setup in ("lab-dim-light", "lab-dark-dim"):  # a weaker, warmer lamp: less blue than red
+        gain = rng.uniform(0.55, 0.7) * np.array([0.9, 1.0, 1.1]) * np.exp(rng.normal(0.0, 0.03, 3))
+        lamp = (float(gain[0]), float(gain[1]), float(gain[2]))
+    return Drift(setup=setup, table=table, lamp=lamp)
+
+
+def retable(table_image: U8, drift: Drift) -> U8:
+    """The lab table (`scene.table`: its grain, blotches, vignetting and the phone's shadow) re-coloured to
+    the drift's table: every channel scaled so that its mean is the new table's; shading stays relative."""
+    if drift.table is None:
+        return table_image
+    lum = table_image.astype(np.float32).mean(axis=2, keepdims=True)
+    target = np.array(drift.table, np.float32) / max(float(lum.mean()), 1.0)
+    return np.clip(lum * target + 0.5, 0, 255).astype(np.uint8)  # type: ignore[no-any-return]
+
+
+def relight(image: U8, drift: Drift) -> U8:
+    """The scene under the drift's lamp (before the camera: its exposure, blur and noise are the lab's)."""
+    if drift.lamp == (1.0, 1.0, 1.0):
+        return image
+    return np.clip(image.astype(np.float32) * np.array(drift.lamp, np.float32) + 0.5, 0, 255).astype(np.uint8)  # type: ignore[no-any-return]

@@ -100,7 +100,7 @@ def render(
     setup: str = "lab",
 ) -> Sample:
     """Render image `index` of dataset `seed`. `size` is (width, height) in px; `setup` one of
-    `setups.SETUPS` (``lab``: the original scene, byte for byte).
+    `setups.SETUPS` (``lab``: the original scene, byte for byte; ``lab-*``: it with one drift).
 
     draw_scratches=False renders the identical scene with the scratches left out of the image (the
     mask and `drawn` still describe them): tests use it to check where a scratch changes pixels."""
@@ -110,12 +110,16 @@ def render(
     scale = min(width / REF_W, height / REF_H)
     r_pose, r_scene, r_scratch, r_marks, r_camera = _streams(seed, index)
     look = None
-    if setup == "lab":
+    # a drift and a look have their own streams: the five lab streams keep their meaning
+    drift = setups.sample_drift(np.random.default_rng([_TAG_LOOK, index, seed]), setup) if setup in setups.DRIFTS \
+        else None
+    if setup == "lab" or drift is not None:
         phone = scene.pose(r_pose, width, height)
         image = scene.table(r_scene, width, height, phone)
+        if drift is not None:
+            image = setups.retable(image, drift)
         frame = scene.place_phone(image, phone, *scene.phone_canvas(r_scene, phone))
     else:
-        # the look has its own stream: the five lab streams keep their meaning
         look = setups.sample_look(np.random.default_rng([_TAG_LOOK, index, seed]), setup, width, height)
         phone = setups.pose(r_pose, look, width, height)
         image = setups.table(r_scene, look, width, height, scene.frame_outline(phone), phone.u)
@@ -125,6 +129,8 @@ def render(
     drawn = draw_marks(frame, mask, phone, scale, scratch=scratch, streams=streams, draw_scratches=draw_scratches)
     x0, y0, x1, y1 = frame.box
     image[y0:y1, x0:x1] = np.clip(frame.roi + 0.5, 0, 255).astype(np.uint8)
+    if drift is not None:
+        image = setups.relight(image, drift)
     image = scene.camera(r_camera, image) if look is None else setups.camera(r_camera, look, image, scale)
     return Sample(
         image=np.ascontiguousarray(image),

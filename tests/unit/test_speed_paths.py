@@ -134,3 +134,20 @@ def test_a_cancelled_item_is_not_run() -> None:
 def test_settings_refuse_a_batch_of_zero() -> None:
     with pytest.raises(ValueError):
         MicroBatcher(lambda items: list(items), max_items=0, max_wait_s=0.0)
+
+
+@pytest.mark.parametrize("jpeg_quality", [95, 75, 40])
+def test_ingest_and_predict_measure_the_same_blockiness_on_a_reduced_decode(jpeg_quality: int) -> None:
+    """Ingest decodes the whole frame and area-averages it; predict and training decode at reduced size
+    (DCT scaling): the JPEG grid must read the same on both, or the gate's limit (measured on the latter)
+    does not fit live traffic. Measured on the whole frame it read ~1.5x higher."""
+    predictor = load_predictor(BASELINE, threads=1)
+    ok, buf = cv2.imencode(".jpg", render(78, 1, scratch=True, size=(1920, 1080), setup="varied").image,
+                           [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+    assert ok and predictor.meta.preprocess.decode_reduce(1920, 1080) > 1  # the reduced path is taken
+    data = buf.tobytes()
+    from_bytes = predictor.prepare_bytes(data)
+    from_frame = predictor.prepare_image(cv2.imdecode(buf, cv2.IMREAD_COLOR))
+    assert from_bytes.warped is not None and from_frame.warped is not None
+    # within 5 % (area average vs DCT scaling); the whole frame read 1.3-1.8x the reduced decode
+    assert from_frame.quality["blockiness"] == pytest.approx(from_bytes.quality["blockiness"], rel=0.05)

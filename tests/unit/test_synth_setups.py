@@ -1,5 +1,5 @@
-"""Generator presets (`synth --setup`): lab unchanged, varied and close-up looks, masks beside the images,
-same seed same bytes."""
+"""Generator presets (`synth --setup`): lab unchanged, varied and close-up looks, drifts of the lab scene, masks
+beside the images, same seed same bytes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from inspection.vision import synth
-from inspection.vision.setups import BODIES, SETUPS, TEXTURES, sample_look
+from inspection.vision.setups import BODIES, DRIFTS, SETUPS, TEXTURES, Drift, sample_drift, sample_look
 
 
 def _digest(a: np.ndarray) -> str:
@@ -94,3 +94,62 @@ def test_generate_writes_region_masks_and_png_and_is_reproducible(tmp_path: Path
 def test_generate_refuses_unknown_format(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="image format"):
         synth.generate(tmp_path / "o", count=1, seed=0, size=(128, 72), progress=False, image_format="gif")
+
+
+# Drifts of the lab scene (issue 14's drift simulation): the lab twin (same seed and index) changed only where
+# each drift says. (setup, the table changes, the light changes, the table's mean grey level after the camera)
+DRIFT_CASES = [
+    ("lab-dark-table", True, False, (5.0, 35.0)),
+    ("lab-blue-mat", True, False, (60.0, 140.0)),
+    ("lab-dim-light", False, True, (45.0, 115.0)),
+    ("lab-dark-dim", True, True, (2.0, 25.0)),
+]
+
+
+def test_every_drift_has_a_case() -> None:
+    assert {case[0] for case in DRIFT_CASES} == set(DRIFTS) and set(DRIFTS) <= set(SETUPS)
+
+
+@pytest.mark.parametrize(("setup", "table_changes", "light_changes", "table_grey"), DRIFT_CASES)
+def test_drift_differs_from_its_lab_twin_only_where_intended(
+    setup: str, table_changes: bool, light_changes: bool, table_grey: tuple[float, float]
+) -> None:
+    lab = synth.render(21, 3, scratch=True, size=(320, 180))
+    drift = synth.render(21, 3, scratch=True, size=(320, 180), setup=setup)
+    # same phone, pose, scratches and look-alikes: the ground truth is the lab twin's
+    for a, b in ((lab.mask, drift.mask), (lab.glass, drift.glass), (lab.phone, drift.phone)):
+        assert np.array_equal(a, b)
+    assert drift.drawn == lab.drawn and drift.phone_box == lab.phone_box and drift.setup == setup
+    # the phone's inside, clear of the camera's blur at its outline, and the table well away from the phone
+    inside = cv2.erode(lab.phone, np.ones((9, 9), np.uint8)) > 0
+    table = cv2.dilate(lab.phone, np.ones((25, 25), np.uint8)) == 0
+    assert np.array_equal(lab.image[inside], drift.image[inside]) == (not light_changes)
+    if light_changes:  # the whole scene under a weaker lamp
+        ratio = float(drift.image[inside].mean()) / float(lab.image[inside].mean())
+        assert 0.45 < ratio < 0.85
+    grey = float(drift.image[table].mean())
+    assert table_grey[0] < grey < table_grey[1]
+    assert (abs(grey - float(lab.image[table].mean())) > 20) == (table_changes or light_changes)
+
+
+@pytest.mark.parametrize("setup", DRIFTS)
+def test_drifts_have_no_look_and_looks_no_drift(setup: str) -> None:
+    with pytest.raises(ValueError, match="no look"):
+        sample_look(np.random.default_rng(0), setup, 320, 180)
+    with pytest.raises(ValueError, match="no drift"):
+        sample_drift(np.random.default_rng(0), "varied")
+    assert sample_drift(np.random.default_rng(0), setup).setup == setup
+
+
+def test_drift_ranges() -> None:
+    def drifts(setup: str) -> list[Drift]:
+        return [sample_drift(np.random.default_rng(i), setup) for i in range(200)]
+
+    dark = [d.table for d in drifts("lab-dark-table")]
+    assert all(t is not None and max(t) < 32 for t in dark)  # near-black, the lab's grey table is 105-150
+    blue = [d.table for d in drifts("lab-blue-mat")]
+    assert all(t is not None and t[0] > t[1] > t[2] for t in blue)  # BGR: blue above green above red
+    lamps = [d.lamp for d in drifts("lab-dim-light")]
+    assert all(0.45 < lamp[1] < 0.75 and lamp[0] < lamp[2] for lamp in lamps)  # weaker and warmer
+    assert all(d.lamp == (1.0, 1.0, 1.0) for d in drifts("lab-dark-table"))
+    assert all(d.table is None for d in drifts("lab-dim-light"))
