@@ -181,14 +181,13 @@ def _locate(image: np.ndarray, small: np.ndarray, f: float, method: str, *, both
     net = learned(small, segmenter.glass(small, small.shape[:2])) if segmenter is not None else None
     if both and not (geo is not None and net is not None and agreement(geo[0], net[1], f) >= AGREE):
         raise PreprocessError(f"no phone found ({_nothing_seen(small)})")
-    if geo is not None and net is not None and agreement(geo[0], net[1], f) >= AGREE:
+    if geo is not None and (net is None or agreement(geo[0], net[1], f) >= AGREE):
         rect, cand = geo
-        # Two methods found the same glass. The geometry's dark region often runs into a dark frame
-        # border (vignetting, a shadow, a black mat) while the phone lies whole inside it: the network's
-        # glass does not touch the border then. The phone is cut only when both see it at the edge.
-        cand = replace(cand, cut=min(cand.cut, net[0].cut))
-    elif geo is not None and net is None:
-        rect, cand = geo
+        if net is not None:
+            # Two methods found the same glass. The geometry's dark region often runs into a dark frame
+            # border (vignetting, a shadow, a black mat) while the phone lies whole inside it: the network's
+            # glass does not touch the border then. The phone is cut only when both see it at the edge.
+            cand = replace(cand, cut=min(cand.cut, net[0].cut))
     elif net is not None:
         cand = net[0]
         rect = snap(image, _scaled(cand.rect, f))
