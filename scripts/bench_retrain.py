@@ -2,7 +2,10 @@
 service (as inspectors would), then `inspection.services.retrain.retrain` end to end.
 
 Usage: .venv/bin/python scripts/bench_retrain.py [--n 2000] [--size 640x360] [--epochs 12]
-           [--canvas 512x240] [--production models/baseline] [--warm-start]
+           [--canvas 512x240] [--production models/baseline] [--warm-start] [--caching-only]
+
+First, in the same run, the frozen backbone part that training caches once per image, through eager torch
+(before) and ONNX Runtime (what training uses): ms per image on 32 canvases (--caching-only stops there).
 
 --warm-start fine-tunes production's weights, as the retrain trigger does by default (issue 14); without it
 the candidate starts from ImageNet's, as `inspection retrain` does by default.
@@ -34,7 +37,11 @@ def main() -> None:
     ap.add_argument("--production", type=Path, default=Path("models/baseline"))
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--warm-start", action="store_true", help="fine-tune production's weights")
+    ap.add_argument("--caching-only", action="store_true", help="only the feature-caching comparison")
     args = ap.parse_args()
+    caching(args.canvas, threads=2)
+    if args.caching_only:
+        return
     w, h = (int(v) for v in args.size.lower().split("x"))
 
     from inspection.vision.synth import generate
@@ -90,6 +97,41 @@ def main() -> None:
             )
             meta = (result.path / "model.json").read_text()
             print(f"  registered {result.version} ({len(meta)} bytes of model.json); notes: {result.notes}")
+
+
+def caching(canvas: str, *, threads: int) -> None:
+    """ms per image of the frozen part (what training caches) through eager torch and ONNX Runtime."""
+    import numpy as np
+    import torch
+
+    from inspection.vision.model import NetConfig, ScratchNet, load_imagenet_backbone
+    from inspection.vision.preprocess import PreprocessSpec
+    from inspection.vision.train import FROZEN_BLOCKS, frozen_part, onnx_frozen_part
+
+    torch.set_num_threads(threads)
+    h, w = (int(v) for v in canvas.lower().split("x")) if canvas else (512, 240)
+    net = ScratchNet(NetConfig())
+    load_imagenet_backbone(net)
+    net.eval()
+    batch = np.random.default_rng(0).normal(0.0, 1.0, (16, 3, h, w)).astype(np.float32)
+    runner = onnx_frozen_part(net, FROZEN_BLOCKS, PreprocessSpec(canvas_h=h, canvas_w=w), threads=threads)
+
+    def eager() -> None:
+        with torch.inference_mode():
+            frozen_part(net, torch.from_numpy(batch))
+
+    def onnx() -> None:
+        runner(batch)
+
+    timings: dict[str, list[float]] = {"eager torch": [], "ONNX Runtime": []}
+    for _ in range(3):  # alternate, so a drifting machine load biases neither
+        for name, fn in (("eager torch", eager), ("ONNX Runtime", onnx)):
+            t = time.perf_counter()
+            fn()
+            timings[name].append((time.perf_counter() - t) / len(batch) * 1000)
+    best = {name: min(v[1:]) for name, v in timings.items()}  # the first round warms up
+    print(f"feature caching ({h}x{w}, {threads} threads): eager torch {best['eager torch']:.1f} ms/img, "
+          f"ONNX Runtime {best['ONNX Runtime']:.1f} ms/img ({best['eager torch'] / best['ONNX Runtime']:.1f}x)")
 
 
 if __name__ == "__main__":

@@ -51,7 +51,10 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("completeness", "incomplete image", None, "decoded rows", relative=False, unit="%"),
     MetricSpec("localisation", "phone not clearly found", None, "localisation confidence", relative=False),
     MetricSpec("aspect", "region not phone-shaped", "region not phone-shaped", "aspect", relative=False),
-    MetricSpec("region_px", "region too small", "region too large", "", relative=False, unit=" px"),
+    # no upper bound: the canvas shows the region at one scale whatever its pixels, so a region larger than
+    # any reference one is a finer camera, not another domain (a right find of a phone filling 98 % of a
+    # 1080p frame's height was stopped as "region too large")
+    MetricSpec("region_px", "region too small", None, "", relative=False, unit=" px"),
     MetricSpec("brightness", "too dark", "too bright", "exposure", relative=True),
     MetricSpec("contrast", "low contrast", "contrast too high", "contrast", relative=True),
     MetricSpec("sharpness", "blurred", "noisy", "sharpness", relative=True),

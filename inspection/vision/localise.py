@@ -184,11 +184,9 @@ def _contains(outer: Candidate, inner: Candidate) -> bool:
             and 1.08 * inner.area_share < outer.area_share < 2.2 * inner.area_share)
 
 
-def edge_support(grad: np.ndarray, cand: Candidate, level: float | None = None) -> float:
-    """Mean gradient magnitude (max within 1 px) along the candidate's rectangle, over the frame's median
-    gradient: a phone's outline is a sharp step (>> 1); a soft shadow's edge or a texture blob's is not.
-    Sides on the frame border are skipped (a close-up's frame edge is no outline)."""
-    h, w = grad.shape
+def _outline_points(shape: tuple[int, ...], cand: Candidate) -> np.ndarray:
+    """Points along the candidate's rectangle that lie inside the frame (sides on its border excluded)."""
+    h, w = shape[:2]
     pts = cv2.boxPoints(cand.rect)
     samples = []
     for a, b in zip(pts, np.roll(pts, -1, axis=0), strict=True):
@@ -196,7 +194,20 @@ def edge_support(grad: np.ndarray, cand: Candidate, level: float | None = None) 
         line = a + (b - a) * t
         inside = (line[:, 0] >= 2) & (line[:, 0] <= w - 3) & (line[:, 1] >= 2) & (line[:, 1] <= h - 3)
         samples.append(line[inside])
-    pts_in = np.concatenate(samples)
+    return np.concatenate(samples)
+
+
+def outline_measurable(shape: tuple[int, ...], cand: Candidate) -> bool:
+    """Whether enough of the candidate's outline lies inside the frame for edge_support to mean anything
+    (a close-up's glass can reach past every edge of the frame)."""
+    return len(_outline_points(shape, cand)) >= 8
+
+
+def edge_support(grad: np.ndarray, cand: Candidate, level: float | None = None) -> float:
+    """Mean gradient magnitude (max within 1 px) along the candidate's rectangle, over the frame's median
+    gradient: a phone's outline is a sharp step (>> 1); a soft shadow's edge or a texture blob's is not.
+    Sides on the frame border are skipped (a close-up's frame edge is no outline)."""
+    pts_in = _outline_points(grad.shape, cand)
     if len(pts_in) < 8:
         return 0.0
     xs, ys = np.round(pts_in[:, 0]).astype(int), np.round(pts_in[:, 1]).astype(int)
@@ -205,7 +216,7 @@ def edge_support(grad: np.ndarray, cand: Candidate, level: float | None = None) 
     return float(grad[ys, xs].mean()) / (level + 1.0)
 
 
-def _gradient(small: np.ndarray) -> np.ndarray:
+def gradient(small: np.ndarray) -> np.ndarray:
     grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (3, 3), 0)
     mag = cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3))
     return cv2.dilate(mag, np.ones((3, 3), np.uint8))
@@ -216,7 +227,7 @@ def best_candidate(small: np.ndarray, keep: Callable[[Candidate], bool] | None =
     found inside a white bezel, or a glass inside a body of another colour, gives way to the rectangle
     around it when that fits nearly as well and its outline is about as sharp: the phone is the outermost
     phone-shaped region (a soft shadow around the phone is not: its edge is blurred)."""
-    grad = _gradient(small)
+    grad = gradient(small)
     level = float(np.median(grad))
     # A phone's outline is a sharp step somewhere inside the frame; a blob of table texture, or a region
     # whose every side is the frame border, shows none: nothing there to call a phone.

@@ -14,6 +14,8 @@ from safetensors.numpy import load_file
 
 from inspection.core.domain import Localisation, LocalisationMode
 from inspection.vision import preprocess
+from inspection.vision.degrade import no_phone
+from inspection.vision.localise import learned, outline_measurable
 from inspection.vision.preprocess import (
     PhoneFit,
     PreprocessError,
@@ -218,3 +220,67 @@ def test_a_whole_phone_found_by_both_methods_is_not_called_cut_by_the_frame(inde
     found = locate_phone(image)
     assert iou(fit_mask(found, sample.glass.shape), sample.glass) >= 0.9
     assert found.confidence >= 0.85
+
+
+def _network_find(image: np.ndarray) -> PhoneFit | None:
+    """The network's glass alone, before any rule about outlines (the bare mask's rectangle)."""
+    small, f = preprocess._searched(image)
+    segmenter = load_segmenter()
+    assert segmenter is not None
+    found = learned(small, segmenter.glass(small, small.shape[:2]))
+    if found is None:
+        return None
+    (cx, cy), (rw, rh), angle = found[0].rect
+    return PhoneFit(centre=(cx / f, cy / f), size=(rw / f, rh / f), angle=angle, fill=found[0].fill, cut=0.0,
+                    area_share=found[0].area_share)
+
+
+# Bare tables of the gate's corpus (degrade.no_phone "texture": grey with low-frequency shading) on which
+# the network marks a shading blob; it used to be taken for a phone, and one was auto-rejected under `full`.
+@pytest.mark.parametrize(("strength", "seed"), [(2, 4100), (2, 4101), (2, 4103), (3, 4100), (3, 4102), (3, 4103)])
+def test_a_bare_table_is_refused_though_the_network_marks_a_blob(strength: int, seed: int) -> None:
+    image = cv2.imdecode(np.frombuffer(no_phone("texture", strength, seed=seed).data, np.uint8), cv2.IMREAD_COLOR)
+    assert _network_find(image) is not None  # the network alone sees "glass" there
+    with pytest.raises(PreprocessError, match="no phone found"):
+        locate_phone(image)
+
+
+# Unseen `varied` scenes (seed 777, 1920x1080) where the geometry and the network found different regions
+# and the network's, taken before, was off the phone; the geometry's rectangle fits better.
+@pytest.mark.parametrize("index", [174, 429, 790])
+def test_where_the_two_methods_disagree_the_better_fitting_rectangle_wins(index: int) -> None:
+    sample = render(777, index, scratch=index % 2 == 0, size=(1920, 1080), setup="varied")
+    ok, buf = cv2.imencode(".jpg", sample.image, [cv2.IMWRITE_JPEG_QUALITY, sample.jpeg_quality])
+    image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    network = _network_find(image)
+    assert network is not None and iou(fit_mask(network, sample.glass.shape), sample.glass) < 0.8
+    found = locate_phone(image)
+    assert iou(fit_mask(found, sample.glass.shape), sample.glass) >= 0.9
+
+
+# Unseen dark `varied` scenes (seed 777, 1920x1080) where the first look has the network's glass alone, off
+# the phone; on the contrast-stretched copy both methods agree on the right region, and that find wins.
+@pytest.mark.parametrize("index", [405, 475])
+def test_a_network_only_find_gives_way_to_one_both_methods_agree_on_when_stretched(index: int) -> None:
+    sample = render(777, index, scratch=index % 2 == 0, size=(1920, 1080), setup="varied")
+    ok, buf = cv2.imencode(".jpg", sample.image, [cv2.IMWRITE_JPEG_QUALITY, sample.jpeg_quality])
+    image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    small, f = preprocess._searched(image)
+    first, source = preprocess._locate(image, small, f, "auto")
+    assert source == "network" and iou(fit_mask(first, sample.glass.shape), sample.glass) < 0.8
+    found = locate_phone(image)
+    assert iou(fit_mask(found, sample.glass.shape), sample.glass) >= 0.9
+
+
+# Close-ups (the bench's seed 90210, 960x540) whose glass reaches past the frame on every side: no outline
+# lies inside the frame to measure, so the outline rule cannot apply, and the network's glass stays.
+@pytest.mark.parametrize("index", [16, 40])
+def test_a_close_up_glass_past_every_frame_edge_is_kept_without_a_measurable_outline(index: int) -> None:
+    sample = render(90210, index, scratch=index % 2 == 0, size=SIZE, setup="closeup")
+    small, _ = preprocess._searched(sample.image)
+    segmenter = load_segmenter()
+    assert segmenter is not None
+    network = learned(small, segmenter.glass(small, small.shape[:2]))
+    assert network is not None and not outline_measurable(small.shape, network[0])
+    found = locate_phone(sample.image)
+    assert iou(fit_mask(found, sample.glass.shape), sample.glass) >= 0.9

@@ -1,5 +1,6 @@
 """Issue 13 speed work: the fast paths give the same numbers as the plain ones, and the micro-batcher
-batches concurrent items, fails them together and skips abandoned ones."""
+batches concurrent items, fails them together and skips abandoned ones. Training's feature cache through
+ONNX Runtime gives eager torch's features."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from inspection.services.batcher import MicroBatcher
 from inspection.vision import quality
+from inspection.vision.model import NetConfig, ScratchNet, load_imagenet_backbone
 from inspection.vision.predictor import load_predictor, tensor_batch
-from inspection.vision.preprocess import to_tensor_array
+from inspection.vision.preprocess import PreprocessSpec, to_tensor_array
 from inspection.vision.synth import render
+from inspection.vision.train import FROZEN_BLOCKS, frozen_part, onnx_frozen_part
 
 BASELINE = Path(__file__).parents[2] / "models" / "baseline"
 
@@ -151,3 +155,20 @@ def test_ingest_and_predict_measure_the_same_blockiness_on_a_reduced_decode(jpeg
     assert from_bytes.warped is not None and from_frame.warped is not None
     # within 5 % (area average vs DCT scaling); the whole frame read 1.3-1.8x the reduced decode
     assert from_frame.quality["blockiness"] == pytest.approx(from_bytes.quality["blockiness"], rel=0.05)
+
+
+@pytest.mark.parametrize("frozen", [FROZEN_BLOCKS, 10])
+def test_the_frozen_part_through_onnx_runtime_gives_torchs_features(frozen: int) -> None:
+    net = ScratchNet(NetConfig())
+    load_imagenet_backbone(net)
+    net.eval()
+    spec = PreprocessSpec(canvas_h=128, canvas_w=64)
+    runner = onnx_frozen_part(net, frozen, spec, threads=1)
+    # the export leaves the network as it found it (a wrapper in training mode switched it all to training)
+    assert not any(m.training for m in net.modules())
+    batch = np.random.default_rng(0).normal(0.0, 1.0, (3, 3, 128, 64)).astype(np.float32)
+    with torch.inference_mode():
+        expected = frozen_part(net, torch.from_numpy(batch), frozen)
+    got = runner(batch)
+    assert got.shape == expected.shape
+    assert float((got - expected).abs().max()) < 1e-3 * float(expected.abs().max())
