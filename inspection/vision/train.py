@@ -107,9 +107,9 @@ FrozenRunner = Callable[[np.ndarray], torch.Tensor]
 
 def onnx_frozen_part(net: ScratchNet, frozen: int, spec: PreprocessSpec, *, threads: int) -> FrozenRunner:
     """The frozen part through ONNX Runtime: N x 3 x H x W float32 -> its features. Caching runs it once
-    per image, and eager torch is slow at it on a small CPU (depthwise convolutions at 512x240: ~45-70 ms
-    per image on 2 cores against ~5 ms through ONNX Runtime, scripts/bench_retrain.py); a fine-tune that
-    trains the last block only spent most of its time here."""
+    per image, and eager torch is slow at it on a small CPU: depthwise convolutions at 512x240 took 64.9 ms
+    per image on 2 cores against 7.3 ms through ONNX Runtime (scripts/bench_retrain.py --caching-only),
+    ~115 s of a 2,000-image retrain."""
     import onnxruntime as ort  # heavy: loaded only when training runs
 
     net.eval()
