@@ -5,7 +5,7 @@ Usage: .venv/bin/python scripts/bench_retrain.py [--n 2000] [--size 640x360] [--
            [--canvas 512x240] [--production models/baseline] [--warm-start] [--caching-only]
 
 First, in the same run, the frozen backbone part that training caches once per image, through eager torch
-(before) and ONNX Runtime (what training uses): ms per image on 32 canvases (--caching-only stops there).
+(before) and ONNX Runtime (what training uses): ms per image on 16 canvases (--caching-only stops there).
 
 --warm-start fine-tunes production's weights, as the retrain trigger does by default (issue 14); without it
 the candidate starts from ImageNet's, as `inspection retrain` does by default.

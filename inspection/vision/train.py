@@ -35,7 +35,10 @@ from inspection.vision.predictor import Predictor, Prepared
 from inspection.vision.preprocess import PreprocessError, PreprocessSpec, find_phone, to_tensor_array
 from inspection.vision.reference import build_blocks, measure_files
 
-FROZEN_BLOCKS = 5  # the stem and blocks 0-4 (stride 8, 40 channels) stay as initialised
+# The stem and blocks 0-4 (stride 8, 40 channels) stay as initialised: their output is computed once per
+# image and cached, the rest trains on it. A warm start freezing 10 of 11 was 2x faster per epoch but lost to
+# production on bench_retrain's held-out items (0.992 vs 0.995; with 5: 1.0), so fine-tunes keep 5 too.
+FROZEN_BLOCKS = 5
 CELL = 16  # network stride: one heatmap cell covers 16x16 canvas pixels
 UNKNOWN = -1.0  # cell target for positives without ground truth
 
@@ -58,10 +61,6 @@ class TrainConfig:
     preprocess: PreprocessSpec = field(default_factory=PreprocessSpec)
     net: NetConfig = field(default_factory=NetConfig)
     init_from: Path | None = None  # an artifact whose weights to fine-tune (None: ImageNet's backbone)
-    # backbone blocks kept as they are: their output is computed once per image and cached, the rest
-    # trains on it. A warm start freezing 10 of 11 was 2x faster per epoch but lost to production on
-    # bench_retrain's held-out items (0.992 vs 0.995; with 5: 1.0), so fine-tunes keep the default.
-    frozen_blocks: int = FROZEN_BLOCKS
 
 
 @dataclass(frozen=True)
@@ -132,11 +131,9 @@ def onnx_frozen_part(net: ScratchNet, frozen: int, spec: PreprocessSpec, *, thre
     return run
 
 
-def trainable_part(
-    net: ScratchNet, feats: torch.Tensor, frozen: int = FROZEN_BLOCKS
-) -> tuple[torch.Tensor, torch.Tensor]:
+def trainable_part(net: ScratchNet, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     x = feats
-    for block in net._blocks[frozen:]:
+    for block in net._blocks[FROZEN_BLOCKS:]:
         x = block(x)
     cells = net.head(x)[:, 0]
     return pool_logits(cells, net.config.pool_r), cells
@@ -157,9 +154,9 @@ def cell_targets(mask: np.ndarray | None, prep: Prepared, label: int, spec: Prep
 
 def cache_features(
     net: ScratchNet, predictor: Predictor, root: Path, examples: Sequence[Example], *, flips: bool, desc: str,
-    qualities: list[dict[str, float]] | None = None, frozen: int = FROZEN_BLOCKS, runner: FrozenRunner | None = None,
+    runner: FrozenRunner, qualities: list[dict[str, float]] | None = None,
 ) -> tuple[Cached, list[str]]:
-    """Frozen-backbone features of every usable image (through `runner`, else eager torch); `qualities`
+    """Frozen-backbone features of every usable image (through `runner`, onnx_frozen_part); `qualities`
     collects their gate metrics."""
     spec = predictor.meta.preprocess
     feats: list[torch.Tensor] = []
@@ -177,11 +174,7 @@ def cache_features(
             canv += [c[:, ::-1] for c in canv]
             targets += [t[:, ::-1] for t in targets]
             ys += ys
-        if runner is not None:
-            f = runner(to_tensor_array(canv))
-        else:
-            with torch.inference_mode():
-                f = frozen_part(net, torch.from_numpy(to_tensor_array(canv)), frozen)
+        f = runner(to_tensor_array(canv))
         feats.append(f.to(torch.float16))
         cells.extend(np.ascontiguousarray(t) for t in targets)
         labels.extend(float(y) for y in ys)
@@ -207,9 +200,9 @@ def cache_features(
 
 def losses(
     net: ScratchNet, batch_feats: torch.Tensor, targets: torch.Tensor, ys: torch.Tensor, pos_weight: float,
-    cell_weight: float, frozen: int = FROZEN_BLOCKS,
+    cell_weight: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    logit, cells = trainable_part(net, batch_feats.float(), frozen)
+    logit, cells = trainable_part(net, batch_feats.float())
     weights = torch.where(ys > 0.5, torch.tensor(pos_weight), torch.tensor(1.0))
     image_loss = F.binary_cross_entropy_with_logits(logit, ys, weight=weights)
     known = targets >= 0
@@ -236,12 +229,12 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def predict_logits(net: ScratchNet, feats: torch.Tensor, frozen: int = FROZEN_BLOCKS) -> np.ndarray:
+def predict_logits(net: ScratchNet, feats: torch.Tensor) -> np.ndarray:
     net.eval()
     out = []
     with torch.inference_mode():
         for i in range(0, len(feats), 64):
-            out.append(trainable_part(net, feats[i : i + 64].float(), frozen)[0])
+            out.append(trainable_part(net, feats[i : i + 64].float())[0])
     return torch.cat(out).numpy()
 
 
@@ -283,11 +276,11 @@ def train(
     predictor = Predictor(net, meta, threads=config.threads)
 
     qualities: list[dict[str, float]] = []  # the domain gate's reference: every usable image's metrics
-    runner = onnx_frozen_part(net, config.frozen_blocks, config.preprocess, threads=config.threads)
+    runner = onnx_frozen_part(net, FROZEN_BLOCKS, config.preprocess, threads=config.threads)
     tr, tr_err = cache_features(net, predictor, data, [examples[i] for i in rest], flips=config.flip_augment,
-                                desc="caching train", qualities=qualities, frozen=config.frozen_blocks, runner=runner)
+                                desc="caching train", runner=runner, qualities=qualities)
     va, va_err = cache_features(net, predictor, data, [examples[i] for i in held], flips=False, desc="caching val",
-                                qualities=qualities, frozen=config.frozen_blocks, runner=runner)
+                                runner=runner, qualities=qualities)
     log(f"cached the frozen features of {len(tr.labels) + len(va.labels)} canvases in "
         f"{time.perf_counter() - t_start:.1f} s (ONNX Runtime)")
     errors = tr_err + va_err
@@ -300,8 +293,7 @@ def train(
     supervised = int(((tr.cells >= 0).flatten(1).all(dim=1) & (tr.labels > 0.5)).sum())
     log(f"{supervised} of {int(n_pos)} training positives have a mask supervising the heatmap")
     pos_weight = (len(tr.labels) - n_pos) / max(n_pos, 1.0)
-    frozen = config.frozen_blocks
-    params = [p for b in net._blocks[frozen:] for p in b.parameters()] + list(net.head.parameters())
+    params = [p for b in net._blocks[FROZEN_BLOCKS:] for p in b.parameters()] + list(net.head.parameters())
     for p in net.parameters():
         p.requires_grad_(False)
     for p in params:
@@ -315,21 +307,20 @@ def train(
     history: list[dict[str, float]] = []  # per epoch: mean train loss, validation loss and AUROC
     for epoch in range(config.epochs):
         epochs_run = epoch + 1
-        train_mode(net, config.frozen_blocks)
+        train_mode(net)
         order = torch.randperm(len(tr.labels), generator=gen)
         train_losses: list[float] = []
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", file=sys.stderr, leave=False)
         for step in bar:
             idx = order[step * config.batch_size : (step + 1) * config.batch_size]
-            loss, _ = losses(net, tr.feats[idx], tr.cells[idx], tr.labels[idx], pos_weight, config.cell_weight,
-                             frozen)
+            loss, _ = losses(net, tr.feats[idx], tr.cells[idx], tr.labels[idx], pos_weight, config.cell_weight)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             bar.set_postfix(loss=f"{loss.item():.3f}")
             train_losses.append(loss.item())
-        val_logits = predict_logits(net, va.feats, frozen)
+        val_logits = predict_logits(net, va.feats)
         yv = va.labels.numpy()
         val_loss = float(np.mean(np.logaddexp(0, val_logits) - yv * val_logits))
         val_auc_epoch = auroc(sigmoid(val_logits), yv)
@@ -348,7 +339,7 @@ def train(
         net.load_state_dict(best_state)
     net.eval()
 
-    val_logits = predict_logits(net, va.feats, frozen)
+    val_logits = predict_logits(net, va.feats)
     yv = va.labels.numpy()
     temperature = fit_temperature(val_logits, yv)
     ece_before = expected_calibration_error(sigmoid(val_logits), yv)
@@ -368,7 +359,7 @@ def train(
         "seconds": round(seconds, 1),
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(config).items()
                    if k not in ("preprocess", "net")},
-        "frozen_blocks": config.frozen_blocks,
+        "frozen_blocks": FROZEN_BLOCKS,
         "data": str(data),
         "skipped_files": len(errors),
         "mask_supervised_positives": supervised,
@@ -404,10 +395,10 @@ def with_references(
     return replace(meta, domain=domain, monitor=monitor)
 
 
-def train_mode(net: ScratchNet, frozen: int = FROZEN_BLOCKS) -> None:
+def train_mode(net: ScratchNet) -> None:
     """Frozen layers keep their ImageNet batch-norm statistics; only the trained part updates them."""
     net.eval()
-    for block in net._blocks[frozen:]:
+    for block in net._blocks[FROZEN_BLOCKS:]:
         block.train()
     net.head.train()
 
