@@ -129,7 +129,8 @@ def _rows(app: context.Pipeline) -> int:
 
 
 def test_a_failed_image_or_heatmap_write_stores_no_decision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The writes run beside decoding and routing, but a failure still fails the request before any row."""
+    """The writes run beside decoding and the inserts, but a failure still fails the request before any row
+    is committed."""
     app = _app(tmp_path, BrightnessScorer())
     try:
         def disk_full(fd: int) -> None:
@@ -140,10 +141,14 @@ def test_a_failed_image_or_heatmap_write_stores_no_decision(tmp_path: Path, monk
             with pytest.raises(OSError, match="No space"):
                 ingest.inspect(app, data=png(level_for(0.02), seed=1), station="s1")
 
-        def broken_heatmap(*args: object, **kwargs: object) -> str:
-            raise OSError(5, "I/O error")
+        put_image = app.images.put
 
-        monkeypatch.setattr(ingest, "_heatmap_file", broken_heatmap)
+        def broken_heatmap_disk(key: str, data: bytes) -> None:
+            if key.endswith(".heatmap.png"):
+                raise OSError(5, "I/O error")
+            put_image(key, data)
+
+        monkeypatch.setattr(app.images, "put", broken_heatmap_disk)
         with pytest.raises(OSError, match="I/O error"):
             ingest.inspect(app, data=png(level_for(0.02), seed=2), station="s1")
         assert _rows(app) == 0
