@@ -8,7 +8,9 @@ median is printed), so a machine whose load drifts biases none of them:
 - forward alone: the model on ready tensors, the faster of batch 16 and batch 1 (the hardware's best);
 - sequential end-to-end: decode + preprocess all, then score (no overlap);
 - pipelined end-to-end: Predictor.score_stream, decoding the next images while the model runs;
-- single image: decode + preprocess + score of one image at a time (latency percentiles).
+- single image: decode + preprocess + score of one image at a time (latency percentiles);
+- CPU budget: each stage on one thread (decode, the rest of preparing, the model's forward pass and its
+  post-processing), and the most any schedule of that work could reach on this machine's cores.
 Target (issue 13): pipelined end-to-end >= 0.7x forward alone.
 """
 
@@ -21,9 +23,11 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from inspection.vision.images import decode_image, image_size
 from inspection.vision.predictor import BATCH, Predictor, load_predictor, tensor_batch
 from inspection.vision.synth import generate
 
@@ -102,6 +106,38 @@ def main() -> None:
         print(f"{name:<10} end-to-end : {r:6.1f} images/s ({1000 / r:.1f} ms/image) = {r / fwd:.2f}x forward alone")
     p50, p90, p99 = np.percentile(single, [50, 90, 99])
     print(f"single image latency: p50 {p50:.1f} ms, p90 {p90:.1f} ms, p99 {p99:.1f} ms")
+    print_budget(args, blobs, fwd)
+
+
+def _ms_each(items: list[Any], run: Callable[[Any], object], rounds: int) -> float:
+    """Median over rounds of the mean ms per item."""
+    per = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for item in items:
+            run(item)
+        per.append((time.perf_counter() - t0) * 1000 / len(items))
+    return statistics.median(per)
+
+
+def print_budget(args: argparse.Namespace, blobs: list[bytes], forward_rate: float) -> None:
+    """CPU milliseconds per image with every stage on one thread (the cheapest way to spend a core: ONNX
+    Runtime's second thread buys speed, not efficiency), and the most any overlap of them could reach on
+    os.cpu_count() cores: cores x 1000 / (core-ms per image). A pipeline cannot beat this ceiling."""
+    one = load_predictor(args.model, threads=1, backend=args.backend)
+    reduce = one.meta.preprocess.decode_reduce(*image_size(blobs[0]))
+    prepared = [one.prepare_bytes(b) for b in blobs]
+    x = tensor_batch([p.warped.canvas for p in prepared if p.warped is not None])
+    decode = _ms_each(blobs, lambda b: decode_image(b, reduce=reduce), args.rounds)
+    prepare = _ms_each(blobs, one.prepare_bytes, args.rounds)
+    forward = _ms_each(list(range(len(x))), lambda i: one.forward(x[i : i + 1]), args.rounds)
+    score = _ms_each(prepared, lambda p: one.score_prepared([p]), args.rounds)
+    total, cores = prepare + score, os.cpu_count() or 1
+    ceiling = cores * 1000 / total
+    print(f"CPU per image, one thread each: decode {decode:.1f} ms + rest of preparing {prepare - decode:.1f} ms "
+          f"+ forward {forward:.1f} ms + post-processing {score - forward:.1f} ms = {total:.1f} core-ms")
+    print(f"ceiling on {cores} cores: {ceiling:.1f} images/s = {ceiling / forward_rate:.2f}x forward alone "
+          f"(the model's own share of the work: {forward / total:.0%})")
 
 
 if __name__ == "__main__":
