@@ -43,7 +43,7 @@ LOW_CONTRAST_STD = 12.0
 MIN_STRETCH_RANGE = 8.0
 # A phone's glass is this many times as long as it is wide (the generator's phones 1.8-2.3, real 16:9 to
 # 21:9 phones ~1.8-2.4, with a margin), and a clear find fills its rectangle at least this well: of a
-# find that is not phone-shaped and another method's that is, the other is the phone (_phone_shaped).
+# find that is not phone-shaped and another method's that is, the other is the phone (_is_phone_shaped).
 PHONE_ASPECT = (1.65, 2.45)
 CLEAR_FIT = 0.7
 
