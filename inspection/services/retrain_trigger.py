@@ -26,6 +26,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from inspection import store
 from inspection.config import Settings
 from inspection.core.retrain_trigger import (
@@ -284,12 +286,18 @@ def _child(settings: Settings, run_id: int) -> None:
 
 
 def _watch(app: Pipeline, proc: Any, run_id: int) -> None:
-    """Join the worker; a worker that died without ending its run (killed, out of memory) fails it."""
+    """Join the worker; a worker that died without ending its run (killed, out of memory) fails it. With the
+    database out of reach at that moment (down, or a server shutting down) one line is logged, and the
+    stale-run sweep (_fail_stale) fails a run left running: the watcher thread never dies on it."""
     proc.join()
-    if get_run(app, run_id=run_id).status in store.ACTIVE_RUN:
-        save_progress(app, run_id=run_id, status=store.RunStatus.FAILED.value, outcome="failed",
-                      outcome_reason=f"the worker process ended with exit code {proc.exitcode}",
-                      finished_at=app.clock())  # fmt: skip
+    try:
+        if get_run(app, run_id=run_id).status in store.ACTIVE_RUN:
+            save_progress(app, run_id=run_id, status=store.RunStatus.FAILED.value, outcome="failed",
+                          outcome_reason=f"the worker process ended with exit code {proc.exitcode}",
+                          finished_at=app.clock())  # fmt: skip
+    except SQLAlchemyError as exc:
+        log.warning("retrain run %d: its worker ended (exit code %s) but the database could not be reached "
+                    "to check the run: %s", run_id, proc.exitcode, type(exc).__name__)
 
 
 def process_runner(app: Pipeline, run_id: int) -> None:

@@ -4,6 +4,8 @@ is not better, and a run that fails, are kept out with the reason; every run is 
 
 from __future__ import annotations
 
+import logging
+import shutil
 from pathlib import Path
 
 import pytest
@@ -102,3 +104,24 @@ def test_trigger_settings_are_versioned_with_who_and_why(db_settings: Settings) 
             retrain_trigger.set_trigger(app, station="s1", settings={"on_labels": 0}, by="erin", reason="bad")
         with pytest.raises(ValueError, match="why"):
             retrain_trigger.set_trigger(app, station="s1", settings={}, by="erin", reason="")
+
+
+class _EndedWorker:
+    """A worker process that has already ended (killed: exit code -9)."""
+
+    exitcode = -9
+
+    def join(self) -> None:
+        return None
+
+
+def test_a_worker_that_ends_while_the_database_is_out_of_reach_is_logged_not_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    home = tmp_path / "gone"
+    app = Pipeline.create(Settings(data_dir=home, models_dir=tmp_path / "models"))
+    app.close()
+    shutil.rmtree(home)  # the SQLite file and its folder: no connection can open
+    with caplog.at_level(logging.WARNING, logger="inspection.retrain_trigger"):
+        retrain_trigger._watch(app, _EndedWorker(), 7)
+    assert "retrain run 7: its worker ended (exit code -9) but the database could not be reached" in caplog.text
