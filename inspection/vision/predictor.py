@@ -24,6 +24,7 @@ from inspection.vision.artifact import ONNX, ModelMeta, load_artifact
 from inspection.vision.features import FeaturePCA
 from inspection.vision.images import ImageError, decode_image, image_size
 from inspection.vision.model import ScoringNet, ScratchNet
+from inspection.vision.onnx_session import cpu_session
 from inspection.vision.preprocess import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -67,16 +68,9 @@ def torch_forward(net: ScratchNet, *, threads: int) -> Forward:
 
 
 def onnx_forward(path: Path, *, threads: int, spinning: bool = False) -> Forward:
-    import onnxruntime as ort  # heavy: loaded only for artifacts that serve through ONNX Runtime
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = max(1, threads)
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
     # Idle intra-op threads sleep instead of spinning: on a small machine decoding, hashing and the
     # database run beside the model, and a spinning pool would take their core (measured: README).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = cpu_session(str(path), threads=threads, spinning=spinning)
     # artifacts exported before the features output existed still score (without features)
     names = [o.name for o in session.get_outputs() if o.name in ("logit", "cells", "features")]
 

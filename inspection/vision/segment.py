@@ -24,6 +24,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from inspection.vision.onnx_session import cpu_session
+
 __all__ = ["MODEL_DIR", "Segmenter", "load_segmenter", "net_input"]
 
 MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "localiser"
@@ -60,13 +62,7 @@ def load_segmenter(directory: Path = MODEL_DIR) -> Segmenter | None:
     path, meta_path = directory / ONNX_NAME, directory / META_NAME
     if not path.is_file() or not meta_path.is_file():
         return None
-    import onnxruntime as ort  # heavy: loaded on the first non-lab frame only
-
     meta = json.loads(meta_path.read_text())
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = cpu_session(str(path), threads=1)  # onnxruntime is loaded on the first non-lab frame only
     w, h = meta.get("input", [INPUT_W, INPUT_H])
     return Segmenter(session=session, size=(int(w), int(h)), meta=meta)

@@ -31,6 +31,7 @@ from inspection.vision.artifact import ModelMeta, load_artifact, save_artifact
 from inspection.vision.dataset import Example, data_hash, list_imagefolder, stratified_split, truth_mask
 from inspection.vision.images import ImageError, read_image_file
 from inspection.vision.model import NetConfig, ScratchNet, load_imagenet_backbone, pool_logits
+from inspection.vision.onnx_session import cpu_session
 from inspection.vision.predictor import Predictor, Prepared
 from inspection.vision.preprocess import PreprocessError, PreprocessSpec, find_phone, to_tensor_array
 from inspection.vision.reference import build_blocks, measure_files
@@ -109,8 +110,6 @@ def onnx_frozen_part(net: ScratchNet, frozen: int, spec: PreprocessSpec, *, thre
     per image, and eager torch is slow at it on a small CPU: depthwise convolutions at 512x240 took 64.9 ms
     per image on 2 cores against 7.3 ms through ONNX Runtime (scripts/bench_retrain.py --caching-only),
     ~115 s of a 2,000-image retrain."""
-    import onnxruntime as ort  # heavy: loaded only when training runs
-
     net.eval()
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -119,11 +118,7 @@ def onnx_frozen_part(net: ScratchNet, frozen: int, spec: PreprocessSpec, *, thre
                           input_names=["x"], output_names=["f"], dynamic_axes={"x": {0: "n"}, "f": {0: "n"}},
                           opset_version=17, dynamo=False)
         model = path.read_bytes()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = max(1, threads)
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    session = cpu_session(model, threads=threads)
 
     def run(batch: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.asarray(session.run(["f"], {"x": batch})[0]))
