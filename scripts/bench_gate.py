@@ -4,7 +4,7 @@ on synthetic lab phones, half scratched, plus no-phone scenes), each file ingest
 and varied sets (seed 777, unseen in training) for the share of judgeable images the gate stops.
 
     .venv/bin/python scripts/bench_gate.py [--base 12 --clean 200 --clean-varied 1000 --model-dir models]
-    .venv/bin/python scripts/bench_gate.py --base 0 --clean 0 --seed 778   # the varied share on another seed
+    .venv/bin/python scripts/bench_gate.py --base 0 --clean 0 --seed 778,779   # the varied share on other seeds
 
 Columns per level: gate = stopped by the domain gate, other = to a person for another reason (not
 decodable, no phone found), auto = automatic decisions, auto_scr = automatic decisions on scratched phones,
@@ -72,7 +72,8 @@ def main() -> None:
     ap.add_argument("--clean", type=int, default=200, help="unshifted lab images")
     ap.add_argument("--clean-varied", type=int, default=1000, help="unshifted varied images")
     ap.add_argument("--model-dir", type=Path, default=Path("models"))
-    ap.add_argument("--seed", type=int, default=777, help="seed of the unshifted sets (777: the test seed)")
+    ap.add_argument("--seed", default="777",
+                    help="seed(s) of the unshifted sets, comma-separated (777: the test seed); several: pooled too")
     args = ap.parse_args()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -114,18 +115,23 @@ def run(app: Pipeline, args: argparse.Namespace) -> None:
         for k, v in c.items():
             totals[k] += v
     print(f"totals: {dict(sorted(totals.items()))}")
-    clean(app, args.clean, setup="lab", seed=args.seed)
-    clean(app, args.clean_varied, setup="varied", seed=args.seed)
+    seeds = [int(s) for s in str(args.seed).split(",")]
+    for setup, n in (("lab", args.clean), ("varied", args.clean_varied)):
+        pooled = [clean(app, n, setup=setup, seed=seed) for seed in seeds]
+        if len(seeds) > 1 and n > 0:
+            stopped, judgeable = (sum(p[i] for p in pooled) for i in (0, 1))
+            print(f"\nunshifted {setup} sets, seeds {args.seed} pooled: stopped by gate {stopped} of {judgeable} "
+                  f"judgeable ({stopped / max(judgeable, 1):.2%})")
 
 
-def clean(app: Pipeline, n: int, *, setup: str, seed: int = 777) -> None:
+def clean(app: Pipeline, n: int, *, setup: str, seed: int = 777) -> tuple[int, int]:
     """Unshifted images of a setup the baseline was trained on (seed 777: its test seed, unseen in
     training): the gate must stop <= 1 % of the judgeable ones. Each stop is told apart by where the
     localiser put the region (IoU of its rectangle with the true glass): a stop of a region off the
     glass is the gate catching a wrong find (judged, it could pass a scratch outside the crop); a stop
     of a right find (IoU >= 0.8) is the gate's own false stop."""
     if n <= 0:
-        return
+        return 0, 0
     outcomes: dict[str, int] = defaultdict(int)
     reasons: list[str] = []
     for i in range(n):
@@ -147,6 +153,7 @@ def clean(app: Pipeline, n: int, *, setup: str, seed: int = 777) -> None:
           f"regions off the glass {outcomes['gate_off']}; not judgeable={outcomes['other']}")
     for r in reasons:
         print(f"  {r}")
+    return outcomes["gate"], judgeable
 
 
 RIGHT_FIND = 0.8  # IoU with the true glass from which a found region counts as the phone's
