@@ -223,10 +223,10 @@ def ranges_from_samples(
             continue
         shape = name in SHAPE_METRICS
         p_lo, p_hi = SHAPE_QUANTILES if shape else quantiles
-        # beyond what the sample shows (the ood limit from ~450 validation images): a fitted tail
-        q_lo, q_hi = lower_quantile(arr, p_lo), upper_quantile(arr, 1.0 - p_hi)
         widen = SHAPE_MARGIN if shape else margin
-        lo = q_lo * (1 - widen) if spec.low is not None else None
-        hi = q_hi * (1 + widen) if spec.high is not None else None
+        # only the sides the metric has; beyond what the sample shows (the ood limit from ~450 validation
+        # images) each is read off a fitted tail
+        lo = lower_quantile(arr, p_lo) * (1 - widen) if spec.low is not None else None
+        hi = upper_quantile(arr, 1.0 - p_hi) * (1 + widen) if spec.high is not None else None
         out[name] = MetricRange(lo=lo, hi=hi, reference=float(np.median(arr)))
     return GateRanges(out, source)
