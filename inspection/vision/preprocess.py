@@ -235,7 +235,7 @@ def _locate(image: np.ndarray, small: np.ndarray, f: float, method: str, *,
         source = "network"
     else:
         raise PreprocessError(f"no phone found ({_nothing_seen(small)})")
-    fit = _fit_from_rect(rect, 1.0, fill=cand.fill, cut=cand.cut, area_share=cand.area_share)
+    fit = _fit_of(rect, cand)
     if both or _is_phone_shaped(fit):
         return fit, source
     return next((o for o in _alternatives(image, *found, f) if _is_phone_shaped(o)), fit), source
@@ -250,12 +250,15 @@ def _alternatives(image: np.ndarray, geo: tuple[Rect, Candidate] | None, net: tu
     out = []
     if net is not None:
         fitted = _scaled(net[0].rect, f)
-        for rect in (snap(image, fitted), fitted):
-            out.append(_fit_from_rect(rect, 1.0, fill=net[0].fill, cut=net[0].cut, area_share=net[0].area_share))
+        out += [_fit_of(snap(image, fitted), net[0]), _fit_of(fitted, net[0])]
     if geo is not None:
-        rect, cand = geo
-        out.append(_fit_from_rect(rect, 1.0, fill=cand.fill, cut=cand.cut, area_share=cand.area_share))
+        out.append(_fit_of(*geo))
     return out
+
+
+def _fit_of(rect: Rect, cand: Candidate) -> PhoneFit:
+    """A found rectangle (image pixels) as a PhoneFit, with the fit measures of the candidate it came from."""
+    return _fit_from_rect(rect, 1.0, fill=cand.fill, cut=cand.cut, area_share=cand.area_share)
 
 
 def _is_phone_shaped(fit: PhoneFit) -> bool:
