@@ -45,7 +45,7 @@ def main() -> None:
     w, h = (int(v) for v in args.size.lower().split("x"))
 
     from inspection.vision.synth import generate
-    from inspection.vision.train import choose_preprocess
+    from inspection.vision.train import choose_input
 
     with tempfile.TemporaryDirectory(prefix="bench-retrain-") as tmp:
         root = Path(tmp)
@@ -77,7 +77,7 @@ def main() -> None:
                 )
             print(f"label {len(truth)} items (claim + label)             {time.perf_counter() - t:7.1f} s")
 
-            spec = choose_preprocess(photos, positive="scratch", canvas=args.canvas) if args.canvas else None
+            spec = choose_input(photos, positive="scratch", canvas=args.canvas).preprocess if args.canvas else None
             t = time.perf_counter()
             epochs_log: list[str] = []
             result = retrain.retrain(app, by="bench", epochs=args.epochs, preprocess=spec, warm_start=args.warm_start,

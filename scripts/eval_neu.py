@@ -19,7 +19,7 @@ import numpy as np
 from inspection.vision.dataset import list_imagefolder
 from inspection.vision.evaluate import evaluate
 from inspection.vision.predictor import load_predictor
-from inspection.vision.train import TrainConfig, choose_preprocess, train
+from inspection.vision.train import TrainConfig, choose_input, train
 
 
 def link_split(root: Path, examples: list, out: Path) -> None:
@@ -54,8 +54,10 @@ def main() -> None:
             tr, te = Path(tmp) / "train", Path(tmp) / "test"
             link_split(args.root, [e for e, f in zip(examples, fold_of, strict=True) if f != fold], tr)
             link_split(args.root, [e for e, f in zip(examples, fold_of, strict=True) if f == fold], te)
-            spec = choose_preprocess(tr, positive="scratches", mode="auto")
-            cfg = TrainConfig(epochs=args.epochs, seed=fold, flip_augment=True, preprocess=spec)
+            chosen = choose_input(tr, positive="scratches", mode="auto", orientations=2)
+            spec = chosen.preprocess
+            cfg = TrainConfig(epochs=args.epochs, seed=fold, orientations=2, tile=chosen.tile, select=chosen.select,
+                              preprocess=spec)
             report = train(tr, Path(tmp) / "model", positive="scratches", config=cfg, version=f"neu-fold{fold}")
             metrics = evaluate(load_predictor(Path(tmp) / "model"), te, positive="scratches")
             metrics.pop("errors")

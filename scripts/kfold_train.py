@@ -39,10 +39,11 @@ def link_folder(root: Path, source: Path, examples: Sequence[Example]) -> Path:
 
 
 def run_fold(work: Path, source: Path, train: list[Example], test: list[Example], extra: list[str],
-             positive: str) -> dict[str, float]:
+             positive: str, groups: str | None) -> dict[str, float]:
     model = work / "model"
+    grouped = ["--groups", groups] if groups else []  # training's own validation split keeps groups whole too
     subprocess.run([*CLI, "train", str(link_folder(work / "train", source, train)), "--out", str(model),
-                    "--positive", positive, "--version", work.name, *extra], check=True, stdout=sys.stderr)
+                    "--positive", positive, "--version", work.name, *grouped, *extra], check=True, stdout=sys.stderr)
     done = subprocess.run([*CLI, "evaluate", str(model), str(link_folder(work / "test", source, test)),
                            "--positive", positive, "--json"], check=True, capture_output=True, text=True)
     return dict(json.loads(done.stdout))
@@ -63,7 +64,7 @@ def main() -> None:
         for i, (tr, te) in enumerate(kfold_splits(examples, k=args.folds, seed=0, groups=args.groups)):
             print(f"fold {i + 1}/{args.folds}: train {len(tr)}, test {len(te)}", file=sys.stderr)
             results.append(run_fold(Path(tmp) / f"fold{i}", args.data, [examples[j] for j in tr],
-                                    [examples[j] for j in te], args.train_args, args.positive))
+                                    [examples[j] for j in te], args.train_args, args.positive, args.groups))
     aurocs = [float(r["auroc"]) for r in results]
     pointing = [float(r["pointing_game"]) for r in results if r.get("pointing_game") is not None]
     print(json.dumps({

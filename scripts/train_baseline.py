@@ -24,7 +24,7 @@ from inspection.vision.artifact import update_metrics
 from inspection.vision.evaluate import evaluate
 from inspection.vision.predictor import load_predictor
 from inspection.vision.synth import generate
-from inspection.vision.train import TrainConfig, choose_preprocess, train
+from inspection.vision.train import TrainConfig, choose_input, train
 
 # (setup, seed) of each training part; seed 2 is build_domain_reference's, 777 the tests', 4100 bench_gate's
 TRAIN_PARTS = (("lab", 1), ("varied", 3))
@@ -70,7 +70,7 @@ def main() -> None:
              for setup in ("lab", "varied")}
 
     t0 = time.perf_counter()
-    spec = choose_preprocess(train_dir, positive="scratch", mode="phone")
+    spec = choose_input(train_dir, positive="scratch", mode="phone").preprocess
     result = train(train_dir, args.out, config=TrainConfig(epochs=args.epochs, seed=0, preprocess=spec),
                    version="baseline")
     train_seconds = time.perf_counter() - t0

@@ -29,15 +29,21 @@ def train_cmd(
     seed: int = typer.Option(0),
     mode: str = typer.Option("auto", help="preprocessing: auto | phone | resize"),
     canvas: str = typer.Option("", help="network input HxW, e.g. 512x240 (default by mode)"),
-    flip_augment: bool = typer.Option(False, help="also train on mirrored images"),
+    orientations: int = typer.Option(0, help="cached copies per image: 1, 2 (+ mirrored), 4 (+ flipped, turned); "
+                                     "0 chooses (4 for whole images, 1 for phone crops)"),
     version: str = typer.Option("", help="model version (default: <out name>-<timestamp>)"),
+    groups: str = typer.Option("", help="regex on the file name giving the group (e.g. an object id): the "
+                               "validation split keeps groups whole"),
 ) -> None:
     """Train a scratch model on an ImageFolder and write a model artifact."""
-    from inspection.vision.train import TrainConfig, TrainingError, choose_preprocess, train  # lazy: torch
+    from inspection.vision.train import TrainConfig, TrainingError, choose_input, train  # lazy: torch
 
     try:
-        spec = choose_preprocess(data, positive=positive, mode=mode, canvas=canvas)
-        config = TrainConfig(epochs=epochs, seed=seed, flip_augment=flip_augment, preprocess=spec)
+        chosen = choose_input(data, positive=positive, mode=mode, canvas=canvas, orientations=orientations)
+        typer.echo(f"input: {chosen.why}; {chosen.orientations} cached cop{'y' if chosen.orientations == 1 else 'ies'}"
+                   " per image")
+        config = TrainConfig(epochs=epochs, seed=seed, orientations=chosen.orientations, tile=chosen.tile,
+                             select=chosen.select, groups=groups or None, preprocess=chosen.preprocess)
         report = train(data, out, positive=positive, config=config, version=version or None, log=typer.echo)
     except (DatasetError, TrainingError, ValueError) as exc:
         raise fail(str(exc)) from None

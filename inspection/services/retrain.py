@@ -430,10 +430,12 @@ def _train(
 ) -> float:
     """Train the candidate into `staging`; its training time in seconds."""
     # torch-backed: loaded only when a retrain actually runs.
-    from inspection.vision.train import TrainConfig, choose_preprocess, train
+    from inspection.vision.train import TrainConfig, TrainingInput, choose_input, train
 
-    spec = spec or choose_preprocess(data, positive="scratch")
-    config = TrainConfig(epochs=epochs, seed=seed, preprocess=spec, threads=app.settings.threads, init_from=init_from)
+    chosen = TrainingInput(spec) if spec is not None else choose_input(data, positive="scratch")
+    config = TrainConfig(epochs=epochs, seed=seed, preprocess=chosen.preprocess, tile=chosen.tile,
+                         orientations=chosen.orientations, select=chosen.select, threads=app.settings.threads,
+                         init_from=init_from)
     return train(data, staging, positive="scratch", config=config, version=version, log=log).seconds
 
 

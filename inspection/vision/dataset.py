@@ -78,7 +78,9 @@ def stratified_split(labels: Sequence[int], *, fraction: float, seed: int) -> tu
     return sorted(rest), sorted(held)
 
 
-TRUTH_LABELS = frozenset({"scratch"})  # LabelMe shape labels that mark the positive defect
+# LabelMe shape labels that mark the positive defect: "scratch", and its pinyin "ca_shang" (擦伤), as the
+# aluminum-defect dataset and other Chinese-labelled factory sets name it
+TRUTH_LABELS = frozenset({"scratch", "ca_shang"})
 
 
 def _sibling(root: Path, folder: str, name: str) -> Path | None:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-from inspection.vision.dataset import DatasetError, Example
+from inspection.vision.dataset import DatasetError, Example, stratified_split
 
 
 def group_of(name: str, pattern: re.Pattern[str]) -> str:
@@ -41,3 +41,21 @@ def kfold_splits(
         grouped = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
         folds = grouped.split(index, labels, groups=names)
     return [(sorted(map(int, tr)), sorted(map(int, te))) for tr, te in folds]
+
+
+def holdout_split(
+    examples: Sequence[Example], *, fraction: float, seed: int, groups: str | None = None
+) -> tuple[list[int], list[int]]:
+    """(rest, held-out) indices for training's validation split: `fraction` of each class, and with a group
+    pattern whole groups only, so that early stopping and the temperature are judged on objects the fit
+    never saw (near-duplicate views of one lens in both halves made goggles' validation look better than
+    its test folds)."""
+    labels = [e.label for e in examples]
+    if groups is None:
+        return stratified_split(labels, fraction=fraction, seed=seed)
+    pattern = re.compile(groups)
+    names = [group_of(e.path.name, pattern) for e in examples]
+    n_splits = max(2, min(round(1 / fraction), len(set(names))))
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    rest, held = next(splitter.split(np.zeros(len(examples)), labels, groups=names))
+    return sorted(map(int, rest)), sorted(map(int, held))

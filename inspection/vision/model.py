@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+CELL = 16  # the network's stride: one heatmap cell covers 16x16 canvas pixels
+
 # (expand_ratio, kernel, stride, out_channels, repeats) for EfficientNet-Lite0 (no SE, ReLU6).
 LITE0_STAGES: tuple[tuple[int, int, int, int, int], ...] = (
     (1, 3, 1, 16, 1),

@@ -104,8 +104,12 @@ def test_a_class_index_mask_defers_to_the_labelme_file_that_names_the_classes(tm
     index_mask[:, :100] = 2  # "2 = scratch" lives in a README, not in the file
     cv2.imwrite(str(tmp_path / "masks" / "scratch_0.png"), index_mask)
     (tmp_path / "annotations").mkdir()
-    (tmp_path / "annotations" / "scratch_0.json").write_text(labelme([("ca_shang", "linestrip", [[0, 5], [50, 5]])]))
+    (tmp_path / "annotations" / "scratch_0.json").write_text(labelme([
+        ("ca_shang", "linestrip", [[0, 5], [50, 5]]),  # pinyin for "scratch", as the aluminum set labels it
+        ("zang_wu", "polygon", [[150, 60], [190, 60], [190, 90]]),  # dirt: a look-alike, never the truth
+    ]))
     example = Example(tmp_path / "scratch" / "scratch_0.png", 1, "scratch")
-    assert not truth_mask(tmp_path, example, (200, 100)).any()  # type: ignore[union-attr]
-    custom = truth_mask(tmp_path, example, (200, 100), labels=frozenset({"ca_shang"}))
-    assert custom is not None and custom[5, 20] == 255 and custom[50, 20] == 0
+    default = truth_mask(tmp_path, example, (200, 100))
+    assert default is not None and default[5, 20] == 255 and default[50, 20] == 0 and not default[70:, 150:].any()
+    custom = truth_mask(tmp_path, example, (200, 100), labels=frozenset({"zang_wu"}))
+    assert custom is not None and not custom[5, 20] and custom[80, 185] == 255
