@@ -44,8 +44,8 @@ def main() -> None:
         return
     w, h = (int(v) for v in args.size.lower().split("x"))
 
+    from inspection.vision.input_scale import choose_input
     from inspection.vision.synth import generate
-    from inspection.vision.train import choose_input
 
     with tempfile.TemporaryDirectory(prefix="bench-retrain-") as tmp:
         root = Path(tmp)

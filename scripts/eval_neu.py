@@ -18,8 +18,9 @@ import numpy as np
 
 from inspection.vision.dataset import list_imagefolder
 from inspection.vision.evaluate import evaluate
+from inspection.vision.input_scale import choose_input
 from inspection.vision.predictor import load_predictor
-from inspection.vision.train import TrainConfig, choose_input, train
+from inspection.vision.train import TrainConfig, train
 
 
 def link_split(root: Path, examples: list, out: Path) -> None:

@@ -22,9 +22,10 @@ from pathlib import Path
 
 from inspection.vision.artifact import update_metrics
 from inspection.vision.evaluate import evaluate
+from inspection.vision.input_scale import choose_input
 from inspection.vision.predictor import load_predictor
 from inspection.vision.synth import generate
-from inspection.vision.train import TrainConfig, choose_input, train
+from inspection.vision.train import TrainConfig, train
 
 # (setup, seed) of each training part; seed 2 is build_domain_reference's, 777 the tests', 4100 bench_gate's
 TRAIN_PARTS = (("lab", 1), ("varied", 3))

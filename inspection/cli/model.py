@@ -36,7 +36,8 @@ def train_cmd(
                                "validation split keeps groups whole"),
 ) -> None:
     """Train a scratch model on an ImageFolder and write a model artifact."""
-    from inspection.vision.train import TrainConfig, TrainingError, choose_input, train  # lazy: torch
+    from inspection.vision.input_scale import choose_input  # lazy: torch
+    from inspection.vision.train import TrainConfig, TrainingError, train
 
     try:
         chosen = choose_input(data, positive=positive, mode=mode, canvas=canvas, orientations=orientations)

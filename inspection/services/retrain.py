@@ -430,7 +430,8 @@ def _train(
 ) -> float:
     """Train the candidate into `staging`; its training time in seconds."""
     # torch-backed: loaded only when a retrain actually runs.
-    from inspection.vision.train import TrainConfig, TrainingInput, choose_input, train
+    from inspection.vision.input_scale import TrainingInput, choose_input
+    from inspection.vision.train import TrainConfig, train
 
     chosen = TrainingInput(spec) if spec is not None else choose_input(data, positive="scratch")
     config = TrainConfig(epochs=epochs, seed=seed, preprocess=chosen.preprocess, tile=chosen.tile,

@@ -30,12 +30,10 @@ from inspection.core.metrics import auroc, expected_calibration_error
 from inspection.vision.artifact import ModelMeta, export_onnx, load_artifact, save_artifact
 from inspection.vision.dataset import Example, data_hash, list_imagefolder, truth_mask
 from inspection.vision.folds import holdout_split
-from inspection.vision.images import ImageError, read_image_file
-from inspection.vision.input_scale import choose_input_scale
 from inspection.vision.model import CELL, NetConfig, ScratchNet, load_imagenet_backbone, pool_logits
 from inspection.vision.onnx_session import cpu_session
 from inspection.vision.predictor import Predictor, Prepared, onnx_forward
-from inspection.vision.preprocess import PreprocessError, PreprocessSpec, locate_phone, to_tensor_array
+from inspection.vision.preprocess import PreprocessSpec, to_tensor_array
 from inspection.vision.reference import build_blocks, measure_files
 from inspection.vision.tiles import cut_windows, oriented, window_offsets
 
@@ -418,79 +416,6 @@ def train_mode(net: ScratchNet) -> None:
     for block in net._blocks[FROZEN_BLOCKS:]:
         block.train()
     net.head.train()
-
-
-@dataclass(frozen=True)
-class TrainingInput:
-    """How training sees the data: the canvas, windows on it, cached copies, and why (for the log)."""
-
-    preprocess: PreprocessSpec
-    tile: int = 0
-    orientations: int = 1
-    why: str = ""
-    select: str = "loss"  # TrainConfig.select
-
-
-def choose_input(
-    data: Path, *, positive: str, mode: str = "auto", canvas: str = "", orientations: int = 0
-) -> TrainingInput:
-    """Phone crop for camera frames where a phone is found; the whole image otherwise (texture patches such
-    as NEU-DET, lenses, sheet metal), at a scale chosen from the frames' and the defects' sizes
-    (vision.input_scale) unless `canvas` names one. `orientations` 0 chooses: 4 for whole images (a surface
-    defect has no up or left, and small real datasets need the copies), 1 for phone crops (straightened, so
-    the copies would be views the line never shows)."""
-    if mode not in ("auto", "phone", "resize"):
-        raise ValueError(f"unknown preprocessing mode {mode!r} (auto, phone or resize)")
-    if orientations not in (0, 1, 2, 4):
-        raise ValueError(f"orientations must be 1, 2 or 4 (0 chooses), got {orientations}")
-    examples = list_imagefolder(data, positive=positive)
-    if mode == "auto":
-        mode = "phone" if looks_like_phone_frames(examples) else "resize"
-    orientations = orientations or (4 if mode == "resize" else 1)
-    if canvas:
-        h, w = parse_canvas(canvas)
-        spec = PreprocessSpec(mode=mode, canvas_h=h, canvas_w=w)
-        return TrainingInput(spec, 0, orientations, f"canvas {h}x{w} given",
-                             select="auroc" if mode == "resize" else "loss")
-    if mode == "phone":
-        return TrainingInput(PreprocessSpec(mode=mode), 0, orientations, "phone crops at 512x240")
-    scale = choose_input_scale(data, examples)
-    spec = PreprocessSpec(mode=mode, canvas_h=scale.canvas_h, canvas_w=scale.canvas_w)
-    why = f"whole images at {scale.canvas_h}x{scale.canvas_w}: {scale.why}"
-    return TrainingInput(spec, scale.tile, orientations, why, select="auroc")
-
-
-def parse_canvas(canvas: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in canvas.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"canvas must look like 512x240, got {canvas!r}") from None
-    if h % CELL or w % CELL or h < 64 or w < 64:
-        raise ValueError(f"canvas sides must be multiples of {CELL} and >= 64, got {canvas!r}")
-    return h, w
-
-
-# long side / short side of a whole phone, bezel included: 16:9 bodies (~1.8) to 21:9 (~2.4), with slack for
-# the fitted rectangle. A lens, a sheet-metal patch or a texture also yields a region, but rarely this shape.
-PHONE_ASPECT = (1.6, 2.7)
-
-
-def looks_like_phone_frames(examples: Sequence[Example], *, sample: int = 12) -> bool:
-    """Most sampled frames hold a found region shaped like a phone. Measured: generated lab and varied
-    frames 12 of 12; goggles lenses 7 of 12 (regions of aspect 1.3-2.1 in a patterned backlight), aluminum
-    sheet 1 of 12 (~1.0)."""
-    rng = np.random.default_rng(0)
-    picks = rng.choice(len(examples), size=min(sample, len(examples)), replace=False)
-    found = 0
-    for i in picks:
-        try:
-            image = read_image_file(examples[int(i)].path, reduce=2)
-            if image.shape[1] * 2 >= 640:
-                fit = locate_phone(image)
-                found += PHONE_ASPECT[0] <= fit.size[1] / max(fit.size[0], 1.0) <= PHONE_ASPECT[1]
-        except (ImageError, PreprocessError):
-            continue
-    return found >= 0.8 * len(picks)
 
 
 def plot_history(history: list[dict[str, float]], path: Path) -> None:

@@ -12,8 +12,9 @@ import pytest
 from inspection.vision.dataset import Example
 from inspection.vision.evaluate import evaluate
 from inspection.vision.folds import holdout_split
+from inspection.vision.input_scale import choose_input
 from inspection.vision.predictor import load_predictor
-from inspection.vision.train import TrainConfig, choose_input, train
+from inspection.vision.train import TrainConfig, train
 
 pytestmark = pytest.mark.slow
 

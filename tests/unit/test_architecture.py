@@ -274,6 +274,7 @@ def test_no_sql_outside_the_store() -> None:
 # the API-only app and the tests that never train stay light.
 LAZY_OK = {
     "inspection.vision.train",
+    "inspection.vision.input_scale",  # training's choice of input: imports the network (torch) for its cell size
     "inspection.vision.evaluate",
     "inspection.vision.predictor",
     "inspection.api.app",
