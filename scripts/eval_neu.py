@@ -57,8 +57,8 @@ def main() -> None:
             link_split(args.root, [e for e, f in zip(examples, fold_of, strict=True) if f == fold], te)
             chosen = choose_input(tr, positive="scratches", mode="auto", orientations=2)
             spec = chosen.preprocess
-            cfg = TrainConfig(epochs=args.epochs, seed=fold, orientations=2, tile=chosen.tile, select=chosen.select,
-                              preprocess=spec)
+            cfg = TrainConfig(epochs=args.epochs, seed=fold, orientations=chosen.orientations, tile=chosen.tile,
+                              select=chosen.select, preprocess=spec)
             report = train(tr, Path(tmp) / "model", positive="scratches", config=cfg, version=f"neu-fold{fold}")
             metrics = evaluate(load_predictor(Path(tmp) / "model"), te, positive="scratches")
             metrics.pop("errors")

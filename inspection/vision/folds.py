@@ -24,6 +24,11 @@ def group_of(name: str, pattern: re.Pattern[str]) -> str:
     return match.group(1) if match.groups() else match.group(0)
 
 
+def group_names(examples: Sequence[Example], groups: str) -> list[str]:
+    pattern = re.compile(groups)
+    return [group_of(e.path.name, pattern) for e in examples]
+
+
 def kfold_splits(
     examples: Sequence[Example], *, k: int = 5, seed: int = 0, groups: str | None = None
 ) -> list[tuple[list[int], list[int]]]:
@@ -34,8 +39,7 @@ def kfold_splits(
         splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
         folds = splitter.split(index, labels)
     else:
-        pattern = re.compile(groups)
-        names = [group_of(e.path.name, pattern) for e in examples]
+        names = group_names(examples, groups)
         if len(set(names)) < k:
             raise DatasetError(f"only {len(set(names))} groups: too few for {k} grouped folds")
         grouped = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
@@ -53,8 +57,7 @@ def holdout_split(
     labels = [e.label for e in examples]
     if groups is None:
         return stratified_split(labels, fraction=fraction, seed=seed)
-    pattern = re.compile(groups)
-    names = [group_of(e.path.name, pattern) for e in examples]
+    names = group_names(examples, groups)
     n_splits = max(2, min(round(1 / fraction), len(set(names))))
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     rest, held = next(splitter.split(np.zeros(len(examples)), labels, groups=names))

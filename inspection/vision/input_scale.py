@@ -130,7 +130,7 @@ def choose_input(
 ) -> TrainingInput:
     """Phone crop for camera frames where a phone is found; the whole image otherwise (texture patches such
     as NEU-DET, lenses, sheet metal), at a scale chosen from the frames' and the defects' sizes
-    (vision.input_scale) unless `canvas` names one. `orientations` 0 chooses: 4 for whole images (a surface
+    (choose_input_scale) unless `canvas` names one. `orientations` 0 chooses: 4 for whole images (a surface
     defect has no up or left, and small real datasets need the copies), 1 for phone crops (straightened, so
     the copies would be views the line never shows)."""
     if mode not in ("auto", "phone", "resize"):
