@@ -14,9 +14,10 @@ import cv2
 import typer
 
 from inspection.cli.common import fail
+from inspection.core.schedule import default_epochs
 from inspection.core.scoring import Scored
 from inspection.vision.artifact_meta import ArtifactError
-from inspection.vision.dataset import DatasetError
+from inspection.vision.dataset import DatasetError, list_imagefolder
 from inspection.vision.images import read_image_file
 from inspection.vision.preprocess import overlay as draw_overlay
 
@@ -24,7 +25,7 @@ from inspection.vision.preprocess import overlay as draw_overlay
 def train_cmd(
     data: Path = typer.Argument(..., help="ImageFolder: one folder per class"),
     out: Path = typer.Option(..., "--out", help="model artifact directory to write"),
-    epochs: int = typer.Option(12, min=1),
+    epochs: int | None = typer.Option(None, min=1, help="default: 6 under 1,000 images, else 12 (core.schedule)"),
     positive: str = typer.Option("scratch", help="name of the positive class folder"),
     seed: int = typer.Option(0),
     mode: str = typer.Option("auto", help="preprocessing: auto | phone | resize"),
@@ -41,8 +42,9 @@ def train_cmd(
 
     try:
         chosen = choose_input(data, positive=positive, mode=mode, canvas=canvas, orientations=orientations)
+        epochs = epochs or default_epochs(len(list_imagefolder(data, positive=positive)))
         typer.echo(f"input: {chosen.why}; {chosen.orientations} cached cop{'y' if chosen.orientations == 1 else 'ies'}"
-                   " per image")
+                   f" per image; {epochs} epochs at most")
         config = TrainConfig(epochs=epochs, seed=seed, orientations=chosen.orientations, tile=chosen.tile,
                              select=chosen.select, groups=groups or None, preprocess=chosen.preprocess)
         report = train(data, out, positive=positive, config=config, version=version or None, log=typer.echo)

@@ -29,6 +29,7 @@ from typing import Any
 from tqdm import tqdm
 
 from inspection import store
+from inspection.core.schedule import default_epochs
 from inspection.services import marks as marks_service
 from inspection.services.compare import worse_than_production
 from inspection.services.context import Pipeline
@@ -328,7 +329,7 @@ def retrain(
     station: str | None = None,
     since: datetime | None = None,
     base_data: Path | None = None,
-    epochs: int = 12,
+    epochs: int | None = None,
     min_per_class: int = MIN_PER_CLASS,
     test_fraction: float = 0.2,
     seed: int = 0,
@@ -341,9 +342,9 @@ def retrain(
     when a class has fewer than `min_per_class` labels. `use_marks`: the inspectors' marks supervise
     the heatmap of the items they marked (off: every stored item learns from its label alone).
     `warm_start`: fine-tune production's weights (same network and preprocessing) instead of starting
-    from ImageNet's."""
+    from ImageNet's. `epochs` None: core.schedule.default_epochs."""
     t0 = time.perf_counter()
-    if epochs < 1:
+    if epochs is not None and epochs < 1:
         raise ValueError("epochs must be >= 1")
     if base_data is not None and not base_data.is_dir():
         raise ValueError(f"--base-data {base_data} is not a folder")
@@ -367,6 +368,9 @@ def retrain(
         steps.set_postfix_str("training")
         spec = preprocess or _production_preprocess(app, production)
         init = app.settings.models_dir / production if warm_start and production else None
+        if epochs is None:
+            epochs = default_epochs(len(snap.train) + snap.n_base, fine_tune=init is not None)
+            log(f"{epochs} epochs ({'fine-tuning ' + production if init else 'from ImageNet'})")
         seconds = _train(app, work / "train", staging, version=version, spec=spec, epochs=epochs, seed=seed,
                          init_from=init, log=log)
         steps.update(1)

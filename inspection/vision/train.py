@@ -236,6 +236,18 @@ def predict_logits(net: ScratchNet, feats: torch.Tensor) -> np.ndarray:
     return torch.cat(out).numpy()
 
 
+def better(val_auroc: float, val_loss: float, best: tuple[float, float] | None, *, select: str) -> bool:
+    """Whether this epoch beats the kept one (`best`: its AUROC and loss). By AUROC, an equal AUROC (within
+    1e-4) falls to the lower loss: a validation AUROC saturated at 1.0 kept NEU-DET fold 2's first epoch,
+    with ECE 0.46 after temperature."""
+    if best is None:
+        return True
+    auc, loss = best
+    if select == "auroc":
+        return val_auroc > auc + 1e-4 or (val_auroc >= auc - 1e-4 and val_loss < loss - 1e-4)
+    return val_loss < loss - 1e-4
+
+
 def warm_start(net: ScratchNet, config: TrainConfig) -> None:
     """Copy a trained artifact's weights into `net`. Only a model with the same network and input
     preprocessing can be fine-tuned: its cells and features would mean something else otherwise."""
@@ -308,7 +320,8 @@ def train(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch)
     gen = torch.Generator().manual_seed(config.seed)
 
-    best, best_state, stale, epochs_run = -float("inf"), None, 0, 0
+    best: tuple[float, float] | None = None  # (validation AUROC, loss) of the kept epoch
+    best_state, stale, epochs_run = None, 0, 0
     history: list[dict[str, float]] = []  # per epoch: mean train loss, validation loss and AUROC
     for epoch in range(config.epochs):
         epochs_run = epoch + 1
@@ -337,9 +350,8 @@ def train(
         history.append({"epoch": epoch + 1, "train_loss": round(float(np.mean(train_losses)), 5),
                         "val_loss": round(val_loss, 5), "val_auroc": round(val_auc_epoch, 5)})
         log(f"epoch {epoch + 1}: val loss {val_loss:.4f}, val AUROC {val_auc_epoch:.4f}")
-        score = val_auc_epoch if config.select == "auroc" else -val_loss
-        if score > best + 1e-4:
-            best, stale = score, 0
+        if better(val_auc_epoch, val_loss, best, select=config.select):
+            best, stale = (val_auc_epoch, val_loss), 0
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         else:
             stale += 1

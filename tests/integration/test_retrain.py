@@ -92,3 +92,22 @@ def test_retrain_registers_a_candidate_compared_with_production_on_the_same_held
                 deploy.promote(app, version=result.version, by="erin")
         else:
             assert deploy.promote(app, version=result.version, by="erin").state.production == result.version
+
+
+@pytest.mark.slow
+def test_a_fine_tune_without_epochs_runs_the_schedules_short_run_from_productions_weights(
+    two_model_settings: Settings,  # noqa: F811
+    phone_photos: Path,  # noqa: F811
+) -> None:
+    from inspection.core.schedule import default_epochs
+
+    files = photo_files(phone_photos)
+    logs: list[str] = []
+    with Pipeline.create(two_model_settings) as app:
+        ingest_labelled(app, [(varied(p, i), cls) for i, (p, cls) in enumerate(files)])
+        result = retrain.retrain(app, by="erin", min_per_class=15, warm_start=True, log=logs.append)
+    epochs = default_epochs(result.n_train, fine_tune=True)
+    assert f"{epochs} epochs (fine-tuning model-a)" in logs
+    meta = json.loads((result.path / "model.json").read_text())
+    assert meta["metrics"]["retrain"]["warm_start_from"] == "model-a"
+    assert meta["training"]["config"]["epochs"] == epochs and meta["training"]["epochs_run"] <= epochs
