@@ -57,7 +57,8 @@ def trigger_text(t: retrain_trigger.TriggerOut) -> str:
     starts = ", ".join(c for c in conds if c) or "nothing"
     goes = f"a better candidate goes to **{s['deploy_as']}** (never promoted)"
     start = "fine-tuning production" if s.get("warm_start", True) else "from ImageNet"
-    return f"{head}  \nstarts on: {starts} · {goes} · {s['epochs']} epochs, {start}"
+    epochs = f"{s['epochs']} epochs" if s["epochs"] else "epochs by the schedule"
+    return f"{head}  \nstarts on: {starts} · {goes} · {epochs}, {start}"
 
 
 def build(ctx: UiContext) -> None:
@@ -72,7 +73,7 @@ def build(ctx: UiContext) -> None:
         with gr.Row():
             on_labels = gr.Number(label="On N new blind labels (0: off)", precision=0, elem_id="retrain-on-labels")
             every_hours = gr.Number(label="Every H hours (0: off)", elem_id="retrain-every-hours")
-            epochs = gr.Number(label="Epochs", precision=0, elem_id="retrain-epochs")
+            epochs = gr.Number(label="Epochs (0: the schedule)", precision=0, elem_id="retrain-epochs")
             warm = gr.Checkbox(label="Fine-tune production (off: from ImageNet)", elem_id="retrain-warm-start")
             reason = gr.Textbox(label="Reason (required to save)", elem_id="retrain-reason")
         trigger_md = gr.Markdown(elem_id="retrain-trigger")
@@ -88,8 +89,8 @@ def build(ctx: UiContext) -> None:
             return "Pick a station.", [], *(gr.update() for _ in fields)
         t = retrain_trigger.get_trigger(app, station=st)
         s = t.settings
-        values = (s["enabled"], s["on_drift"], s["deploy_as"], s["on_labels"] or 0, s["every_hours"] or 0, s["epochs"],
-                  s.get("warm_start", True))
+        values = (s["enabled"], s["on_drift"], s["deploy_as"], s["on_labels"] or 0, s["every_hours"] or 0,
+                  s["epochs"] or 0, s.get("warm_start", True))
         return trigger_text(t), run_rows(retrain_trigger.list_runs(app, station=st)), *values
 
     def refresh(st: str | None, request: gr.Request) -> tuple[Any, ...]:
@@ -113,7 +114,7 @@ def build(ctx: UiContext) -> None:
         user = ctx.require(request, Permission.ENGINEER)
         settings = {"enabled": bool(en), "on_drift": bool(drift), "deploy_as": dep,
                     "on_labels": int(n) if n else None, "every_hours": float(h) if h else None,
-                    "epochs": int(ep or 0), "warm_start": bool(warm_start)}  # fmt: skip
+                    "epochs": int(ep) if ep else None, "warm_start": bool(warm_start)}  # fmt: skip
         try:
             t = retrain_trigger.set_trigger(app, station=st or "", settings=settings, by=user.name, reason=why)
         except Exception as exc:

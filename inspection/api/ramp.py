@@ -135,7 +135,8 @@ def change_ramp(
 
 class TriggerIn(BaseModel):
     """A new version of the station's trigger: the fields given change (null turns `on_labels` or
-    `every_hours` off), the others keep their current values; the reason is stored with it."""
+    `every_hours` off, and leaves `epochs` to the schedule), the others keep their current values; the reason
+    is stored with it."""
 
     model_config = ConfigDict(extra="forbid")
     enabled: bool | None = None
@@ -150,9 +151,9 @@ class TriggerIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
     def changes(self) -> dict[str, Any]:
-        """The settings sent: null kept for the two that may be off, dropped for the others."""
+        """The settings sent: null kept for the three that may be none, dropped for the others."""
         sent = self.model_dump(exclude_unset=True, exclude={"reason"})
-        return {k: v for k, v in sent.items() if v is not None or k in ("on_labels", "every_hours")}
+        return {k: v for k, v in sent.items() if v is not None or k in ("on_labels", "every_hours", "epochs")}
 
 
 class RunIn(BaseModel):

@@ -69,7 +69,7 @@ def set_cmd(
     every_hours: float | None = typer.Option(None, "--every-hours", help="run when the last is this old (0: off)"),
     on_drift: bool | None = typer.Option(None, "--on-drift/--no-on-drift"),
     deploy_as: str | None = typer.Option(None, "--deploy-as", help="shadow, or ramp (the default ramp plan)"),
-    epochs: int | None = typer.Option(None, "--epochs"),
+    epochs: int | None = typer.Option(None, "--epochs", help="epochs of a run (0: the schedule, the default)"),
     min_auroc_gain: float | None = typer.Option(None, "--min-auroc-gain"),
     warm_start: bool | None = typer.Option(None, "--warm-start/--from-imagenet",
                                            help="the candidate fine-tunes production's weights (default) or not"),
@@ -78,9 +78,11 @@ def set_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Store a new version of the trigger: the options given change, the others stay."""
-    changes: dict[str, Any] = {"enabled": enabled, "on_drift": on_drift, "deploy_as": deploy_as, "epochs": epochs,
+    changes: dict[str, Any] = {"enabled": enabled, "on_drift": on_drift, "deploy_as": deploy_as,
                                "min_auroc_gain": min_auroc_gain, "warm_start": warm_start}  # fmt: skip
     changes = {k: v for k, v in changes.items() if v is not None}
+    if epochs is not None:
+        changes["epochs"] = epochs or None
     if on_labels is not None:
         changes["on_labels"] = on_labels or None
     if every_hours is not None:

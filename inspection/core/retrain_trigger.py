@@ -53,7 +53,8 @@ class TriggerSettings:
     every_hours: float | None = None  # the last run at least this old (None: no schedule)
     on_drift: bool = True  # a drift alarm opened since the last run
     deploy_as: DeployAs = "shadow"  # ramp: the engineer allows a better candidate onto the default ramp plan
-    epochs: int = 6
+    # None: core.schedule's default for the labels at hand (a fine-tune: ~40 optimiser steps in whole epochs)
+    epochs: int | None = None
     min_per_class: int = 20
     min_auroc_gain: float = 0.0  # the candidate's AUROC must exceed production's by more than this
     # start from production's weights (fine-tune) rather than ImageNet's: a drifted station has few
@@ -67,8 +68,8 @@ class TriggerSettings:
             raise TriggerError(f"every_hours must be positive or none, got {self.every_hours!r}")
         if self.deploy_as not in ("shadow", "ramp"):
             raise TriggerError(f"deploy_as must be shadow or ramp, got {self.deploy_as!r}")
-        if not isinstance(self.epochs, int) or not 1 <= self.epochs <= 200:
-            raise TriggerError(f"epochs must be within 1..200, got {self.epochs!r}")
+        if self.epochs is not None and (not isinstance(self.epochs, int) or not 1 <= self.epochs <= 200):
+            raise TriggerError(f"epochs must be within 1..200 or none (the schedule), got {self.epochs!r}")
         if not isinstance(self.min_per_class, int) or self.min_per_class < 2:
             raise TriggerError(f"min_per_class must be at least 2, got {self.min_per_class!r}")
         if not isinstance(self.warm_start, bool):

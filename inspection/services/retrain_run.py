@@ -27,6 +27,7 @@ __all__ = ["SYSTEM", "busy_reason", "execute_run", "save_progress", "trigger_set
 SYSTEM = "retrain-trigger"  # the actor of automatic runs and their deployment changes
 log = logging.getLogger("inspection.retrain_trigger")
 _EPOCH = re.compile(r"^epoch (\d+):")
+_SCHEDULED = re.compile(r"^(\d+) epochs \(")  # retrain's line when the schedule chose the epochs
 
 
 def trigger_settings(row: store.RetrainTriggerRow | None) -> TriggerSettings:
@@ -167,11 +168,17 @@ def _deploy(app: Pipeline, version: str, settings: TriggerSettings, why: str) ->
         return "kept_out", f"better, but the deployment refused it: {exc}"
 
 
-def _progress_log(app: Pipeline, run_id: int, epochs: int) -> Any:
+def _progress_log(app: Pipeline, run_id: int, epochs: int | None) -> Any:
+    """Progress by epoch; with no epochs set, the total is the one retrain logs from the schedule."""
+    total = [epochs]
+
     def log_line(message: str) -> None:
+        scheduled = _SCHEDULED.match(message)
+        if scheduled and total[0] is None:
+            total[0] = int(scheduled.group(1))
         m = _EPOCH.match(message)
-        if m:  # training takes most of the time: 10 % .. 80 % by epoch
-            save_progress(app, run_id=run_id, progress=0.1 + 0.7 * int(m.group(1)) / epochs, message=message)
+        if m and total[0]:  # training takes most of the time: 10 % .. 80 % by epoch
+            save_progress(app, run_id=run_id, progress=0.1 + 0.7 * int(m.group(1)) / total[0], message=message)
 
     return log_line
 

@@ -91,6 +91,26 @@ def test_a_failed_run_is_kept_out_with_the_reason(db_settings: Settings) -> None
         assert [r.id for r in retrain_trigger.list_runs(app, station="s1")] == [run.id]
 
 
+@pytest.mark.parametrize(("epochs", "lines", "progress"), [
+    (None, ["5 epochs (fine-tuning v1)", "epoch 1: train loss 0.40"], 0.1 + 0.7 / 5),  # the schedule's total
+    (2, ["epoch 1: train loss 0.40"], 0.1 + 0.7 / 2),  # the trigger's own
+    (None, ["epoch 1: train loss 0.40"], None),  # no total known yet: no made-up progress
+])
+def test_a_runs_progress_counts_epochs_against_the_schedules_total_when_the_trigger_sets_none(
+    db_settings: Settings, epochs: int | None, lines: list[str], progress: float | None
+) -> None:
+    from inspection.services.retrain_run import _progress_log
+    from tests.engineer_fixtures import fake_pipeline
+
+    with fake_pipeline(db_settings, ["v1"]) as app:
+        run = retrain_trigger.run_now(app, station="s1", by="erin", runner=lambda _app, _run_id: None)
+        log = _progress_log(app, run.id, epochs)
+        for line in lines:
+            log(line)
+        expected = run.progress if progress is None else progress
+        assert retrain_trigger.get_run(app, run_id=run.id).progress == pytest.approx(expected)
+
+
 def test_trigger_settings_are_versioned_with_who_and_why(db_settings: Settings) -> None:
     from tests.engineer_fixtures import fake_pipeline
 

@@ -97,6 +97,8 @@ def test_settings_round_trip_and_refuse_nonsense() -> None:
     s = TriggerSettings(enabled=True, on_labels=30, every_hours=12.0, deploy_as="ramp", epochs=3, warm_start=False)
     assert TriggerSettings.from_json(s.to_json()) == s
     assert TriggerSettings().warm_start and s.params["warm_start"] is False
+    assert TriggerSettings().epochs is None  # the training schedule chooses
+    assert TriggerSettings.from_json({"epochs": None}).epochs is None
     for bad in ({"on_labels": 0}, {"every_hours": -1.0}, {"deploy_as": "promote"}, {"epochs": 0},
                 {"min_auroc_gain": 1.5}, {"colour": "red"}, {"warm_start": "yes"},
                 {"enabled": True, "on_labels": None, "every_hours": None, "on_drift": False}):  # fmt: skip
