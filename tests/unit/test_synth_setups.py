@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from inspection.vision import synth
+from inspection.vision.defects import _scratch_curve
+from inspection.vision.drawing import Phone, inside_rrect
 from inspection.vision.setups import BODIES, DRIFTS, SETUPS, TEXTURES, Drift, sample_drift, sample_look
 
 
@@ -153,3 +155,23 @@ def test_drift_ranges() -> None:
     assert all(0.45 < lamp[1] < 0.75 and lamp[0] < lamp[2] for lamp in lamps)  # weaker and warmer
     assert all(d.lamp == (1.0, 1.0, 1.0) for d in drifts("lab-dark-table"))
     assert all(d.table is None for d in drifts("lab-dim-light"))
+
+
+def _scratch_lengths(drawn: tuple[str, ...]) -> list[int]:
+    return [int(d.split(":len")[1].split(":")[0]) for d in drawn if d.startswith("scratch:")]
+
+
+@pytest.mark.parametrize("index", [522, 933])  # varied seed 777: phones ~90x180 px whose scratch was once a dot
+def test_a_scratch_too_long_for_a_small_phone_is_shortened_not_left_as_a_dot(index: int) -> None:
+    s = synth.render(777, index, scratch=True, setup="varied")
+    assert min(_scratch_lengths(s.drawn)) >= 20
+    ys, xs = np.nonzero(s.mask)
+    assert max(np.ptp(xs), np.ptp(ys)) >= 20  # the labelled scratch is a line, not a dot
+
+
+def test_a_glass_too_small_for_every_try_gets_a_line_down_its_middle() -> None:
+    phone = Phone(pw=14.0, ph=30.0, pad=4, radius=3.0, rim=1.0, bezel=1.0, u=0.03, matrix=np.eye(2, 3))
+    curve = _scratch_curve(np.random.default_rng(0), phone, 10.0)  # 10-40 px wide on a 12x28 px glass
+    cx = phone.glass_rect()[0]
+    assert len(curve.pts) >= 6 and curve.length >= 2 and np.allclose(curve.pts[:, 0], cx)
+    assert inside_rrect(curve.pts, phone.glass_rect(), 0.0)
