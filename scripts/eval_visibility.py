@@ -5,7 +5,8 @@ the same scene, look-alikes and camera noise), so the difference is the scratch'
 Its visibility is the largest difference within 2 px of the scratch mask, in grey levels, at half size (the
 size the predictor decodes a 1920x1080 JPEG at). The model's AUROC is then printed with the faint positives
 left out at rising floors (every negative kept), beside the negatives scored above 0.5. Then the misses (scratched
-phones scored under 0.3) by the widest scratch's width at full size and by the glass's share of the frame.
+phones scored under 0.3) by the widest scratch's width at full size and by the glass's share of the frame, with
+how many of them the camera shows plainly (15 grey levels or more).
 
     .venv/bin/python scripts/eval_visibility.py data/synth/test-varied-seed777 [--model models/baseline]
 
@@ -32,6 +33,7 @@ from inspection.vision.synth import render
 
 FLOORS = (0, 3, 5, 8, 10, 15, 20)  # grey levels of a scratch's peak signal
 MISSED = 0.3  # a scratched phone scored under this counts as missed in the breakdowns
+VISIBLE = 15  # grey levels of peak signal: a scratch the camera shows plainly
 SHARES = (0.0, 0.05, 0.1, 0.2, 0.4, 0.7, 1.0)  # bins of the glass's share of the frame
 NEAR_PX = 2  # how far from the drawn mask a scratch's signal counts (its anti-aliased edge, the blur)
 
@@ -60,14 +62,16 @@ def glass_share(data: Path, row: dict[str, str]) -> float:
     return float(np.count_nonzero(glass)) / glass.size
 
 
-def misses(groups: dict[str, list[float]], title: str) -> list[dict[str, object]]:
-    """Print and return, per group, the scratched phones and how many of them score under MISSED."""
+def misses(groups: dict[str, list[tuple[float, float]]], title: str) -> list[dict[str, object]]:
+    """Print and return, per group of (signal, score) pairs, the scratched phones, how many of them score
+    under MISSED, and how many of those misses the camera shows plainly (signal >= VISIBLE grey levels)."""
     out = []
-    print(f"{title:>14} {'positives':>10} {'missed':>7}")
-    for name, scores in groups.items():
-        missed = sum(s < MISSED for s in scores)
-        out.append({title: name, "positives": len(scores), "missed": missed})
-        print(f"{name:>14} {len(scores):10d} {missed:7d} ({missed / max(1, len(scores)):.0%})")
+    print(f"{title:>14} {'positives':>10} {'missed':>13} {f'of them >= {VISIBLE}':>14}")
+    for name, pairs in groups.items():
+        missed = [v for v, s in pairs if s < MISSED]
+        plain = sum(v >= VISIBLE for v in missed)
+        out.append({title: name, "positives": len(pairs), "missed": len(missed), "missed_visible": plain})
+        print(f"{name:>14} {len(pairs):10d} {len(missed):6d} ({len(missed) / max(1, len(pairs)):4.0%}) {plain:14d}")
     return out
 
 
@@ -80,8 +84,8 @@ def main() -> None:
     results = score_dataset(load_predictor(args.model), args.data, list_imagefolder(args.data, positive="scratch"))
     rows = {r["file"]: r for r in csv.DictReader((args.data / "manifest.csv").open())}
     negatives, positives = [], []
-    by_width: dict[str, list[float]] = {}
-    by_share: dict[str, list[float]] = {}
+    by_width: dict[str, list[tuple[float, float]]] = {}
+    by_share: dict[str, list[tuple[float, float]]] = {}
     for item in results:
         if item.score is None:  # not judged (no phone found): no score to rank
             continue
@@ -90,13 +94,13 @@ def main() -> None:
             negatives.append(item.score)
             continue
         size = (int(row["width"]), int(row["height"]))
-        positives.append((visibility(int(row["seed"]), int(row["index"]), size=size, setup=row["setup"]),
-                          item.score))
-        by_width.setdefault(f"{widest(row['drawn'])} px", []).append(item.score)
+        signal = visibility(int(row["seed"]), int(row["index"]), size=size, setup=row["setup"])
+        positives.append((signal, item.score))
+        by_width.setdefault(f"{widest(row['drawn'])} px", []).append((signal, item.score))
         share = glass_share(args.data, row)
         bin_ = next(f"{lo:.0%}-{hi:.0%}" for lo, hi in zip(SHARES, SHARES[1:], strict=False)
                     if share < hi or hi == SHARES[-1])
-        by_share.setdefault(bin_, []).append(item.score)
+        by_share.setdefault(bin_, []).append((signal, item.score))
     neg = np.array(negatives)
     table = []
     print(f"{'signal >=':>9} {'positives':>10} {'AUROC':>7}")
@@ -107,9 +111,9 @@ def main() -> None:
         print(f"{floor:9d} {len(kept):10d} {value:7.4f}")
     widths = misses(dict(sorted(by_width.items())), "widest scratch")
     shares = misses({b: by_share[b] for b in sorted(by_share, key=lambda b: float(b.split("%")[0]))}, "glass share")
-    signal = np.array([v for v, _ in positives])
+    signals = np.array([v for v, _ in positives])
     report = {"data": str(args.data), "model": str(args.model), "positives": len(positives),
-              "negatives": len(negatives), "signal_quantiles_5_10_25_50": np.percentile(signal, [5, 10, 25, 50])
+              "negatives": len(negatives), "signal_quantiles_5_10_25_50": np.percentile(signals, [5, 10, 25, 50])
               .round(1).tolist(), "negatives_over_0.5": int((neg > 0.5).sum()), "by_signal": table,
               "missed_by_width": widths, "missed_by_glass_share": shares,
               "seconds": round(time.perf_counter() - t0)}
