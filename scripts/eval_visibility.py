@@ -9,9 +9,10 @@ phones scored under 0.3) by the widest scratch's width at full size and by the g
 how many of them the camera shows plainly (15 grey levels or more).
 
     .venv/bin/python scripts/eval_visibility.py data/synth/test-varied-seed777 [--model models/baseline]
+        [--plot docs/eval-visibility.png]
 
 The folder is one `inspection synth` wrote (its manifest names seed, index and setup); scores come from the
-same path as `inspection evaluate`. Prints a table and one JSON line.
+same path as `inspection evaluate`. Prints the tables and one JSON line; `--plot` also draws them.
 """
 
 from __future__ import annotations
@@ -75,10 +76,39 @@ def misses(groups: dict[str, list[tuple[float, float]]], title: str) -> list[dic
     return out
 
 
+def plot(table: list[dict[str, float]], widths: list[dict[str, object]], out: Path) -> None:
+    """AUROC by the positives' signal floor, beside the miss rate by the widest scratch."""
+    import matplotlib  # heavy: only when plotting
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    left.plot([r["signal_at_least"] for r in table], [r["auroc"] for r in table], "o-")
+    left.axhline(0.995, ls=":", color="grey", label="issue 9's target")
+    left.set_xlabel("positives kept: scratch peak signal >= (grey levels)")
+    left.set_ylabel("AUROC")
+    left.legend(fontsize=8)
+    names = [str(r["widest scratch"]) for r in widths]
+    rate = [int(str(r["missed"])) / max(1, int(str(r["positives"]))) for r in widths]
+    plain = [int(str(r["missed_visible"])) / max(1, int(str(r["positives"]))) for r in widths]
+    right.bar(names, rate, label=f"missed (score < {MISSED})")
+    right.bar(names, plain, label=f"of them shown plainly (>= {VISIBLE} levels)")
+    right.set_xlabel("widest scratch, px at full size")
+    right.set_ylabel("share of scratched phones")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    print(f"wrote {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data", type=Path, help="a folder `inspection synth` wrote")
     ap.add_argument("--model", type=Path, default=Path("models/baseline"))
+    ap.add_argument("--plot", type=Path, help="also draw the AUROC and miss tables into this PNG")
     args = ap.parse_args()
     t0 = time.perf_counter()
     results = score_dataset(load_predictor(args.model), args.data, list_imagefolder(args.data, positive="scratch"))
@@ -118,6 +148,8 @@ def main() -> None:
               "missed_by_width": widths, "missed_by_glass_share": shares,
               "seconds": round(time.perf_counter() - t0)}
     print(json.dumps(report))
+    if args.plot:
+        plot(table, widths, args.plot)
 
 
 if __name__ == "__main__":
