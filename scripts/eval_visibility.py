@@ -18,9 +18,11 @@ same path as `inspection evaluate`. Prints the tables and one JSON line; `--plot
 from __future__ import annotations
 
 import argparse
+import bisect
 import csv
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -63,20 +65,38 @@ def glass_share(data: Path, row: dict[str, str]) -> float:
     return float(np.count_nonzero(glass)) / glass.size
 
 
-def misses(groups: dict[str, list[tuple[float, float]]], title: str) -> list[dict[str, object]]:
+def share_bin(share: float) -> int:
+    """The index of the SHARES bin holding a glass share (the last bin includes 1.0)."""
+    return min(bisect.bisect_right(SHARES, share), len(SHARES) - 1) - 1
+
+
+@dataclass(frozen=True)
+class Misses:
+    group: str
+    positives: int
+    missed: int  # scored under MISSED
+    missed_visible: int  # of those, the camera shows plainly (signal >= VISIBLE grey levels)
+
+    def json(self, title: str) -> dict[str, object]:
+        return {title: self.group, "positives": self.positives, "missed": self.missed,
+                "missed_visible": self.missed_visible}  # fmt: skip
+
+
+def misses(groups: dict[str, list[tuple[float, float]]], title: str) -> list[Misses]:
     """Print and return, per group of (signal, score) pairs, the scratched phones, how many of them score
-    under MISSED, and how many of those misses the camera shows plainly (signal >= VISIBLE grey levels)."""
+    under MISSED, and how many of those misses the camera shows plainly."""
     out = []
     print(f"{title:>14} {'positives':>10} {'missed':>13} {f'of them >= {VISIBLE}':>14}")
     for name, pairs in groups.items():
         missed = [v for v, s in pairs if s < MISSED]
-        plain = sum(v >= VISIBLE for v in missed)
-        out.append({title: name, "positives": len(pairs), "missed": len(missed), "missed_visible": plain})
-        print(f"{name:>14} {len(pairs):10d} {len(missed):6d} ({len(missed) / max(1, len(pairs)):4.0%}) {plain:14d}")
+        row = Misses(name, len(pairs), len(missed), sum(v >= VISIBLE for v in missed))
+        out.append(row)
+        print(f"{name:>14} {row.positives:10d} {row.missed:6d} ({row.missed / max(1, row.positives):4.0%}) "
+              f"{row.missed_visible:14d}")
     return out
 
 
-def plot(table: list[dict[str, float]], widths: list[dict[str, object]], out: Path) -> None:
+def plot(table: list[dict[str, float]], widths: list[Misses], out: Path) -> None:
     """AUROC by the positives' signal floor, beside the miss rate by the widest scratch."""
     import matplotlib  # heavy: only when plotting
 
@@ -89,9 +109,9 @@ def plot(table: list[dict[str, float]], widths: list[dict[str, object]], out: Pa
     left.set_xlabel("positives kept: scratch peak signal >= (grey levels)")
     left.set_ylabel("AUROC")
     left.legend(fontsize=8)
-    names = [str(r["widest scratch"]) for r in widths]
-    rate = [int(str(r["missed"])) / max(1, int(str(r["positives"]))) for r in widths]
-    plain = [int(str(r["missed_visible"])) / max(1, int(str(r["positives"]))) for r in widths]
+    names = [r.group for r in widths]
+    rate = [r.missed / max(1, r.positives) for r in widths]
+    plain = [r.missed_visible / max(1, r.positives) for r in widths]
     right.bar(names, rate, label=f"missed (score < {MISSED})")
     right.bar(names, plain, label=f"of them shown plainly (>= {VISIBLE} levels)")
     right.set_xlabel("widest scratch, px at full size")
@@ -114,8 +134,8 @@ def main() -> None:
     results = score_dataset(load_predictor(args.model), args.data, list_imagefolder(args.data, positive="scratch"))
     rows = {r["file"]: r for r in csv.DictReader((args.data / "manifest.csv").open())}
     negatives, positives = [], []
-    by_width: dict[str, list[tuple[float, float]]] = {}
-    by_share: dict[str, list[tuple[float, float]]] = {}
+    by_width: dict[int, list[tuple[float, float]]] = {}  # widest scratch, px -> (signal, score)
+    by_share: dict[int, list[tuple[float, float]]] = {}  # SHARES bin -> (signal, score)
     for item in results:
         if item.score is None:  # not judged (no phone found): no score to rank
             continue
@@ -126,11 +146,8 @@ def main() -> None:
         size = (int(row["width"]), int(row["height"]))
         signal = visibility(int(row["seed"]), int(row["index"]), size=size, setup=row["setup"])
         positives.append((signal, item.score))
-        by_width.setdefault(f"{widest(row['drawn'])} px", []).append((signal, item.score))
-        share = glass_share(args.data, row)
-        bin_ = next(f"{lo:.0%}-{hi:.0%}" for lo, hi in zip(SHARES, SHARES[1:], strict=False)
-                    if share < hi or hi == SHARES[-1])
-        by_share.setdefault(bin_, []).append((signal, item.score))
+        by_width.setdefault(widest(row["drawn"]), []).append((signal, item.score))
+        by_share.setdefault(share_bin(glass_share(args.data, row)), []).append((signal, item.score))
     neg = np.array(negatives)
     table = []
     print(f"{'signal >=':>9} {'positives':>10} {'AUROC':>7}")
@@ -139,13 +156,14 @@ def main() -> None:
         value = auroc(np.r_[kept, neg], np.r_[np.ones(len(kept)), np.zeros(len(neg))])
         table.append({"signal_at_least": floor, "positives": len(kept), "auroc": round(value, 4)})
         print(f"{floor:9d} {len(kept):10d} {value:7.4f}")
-    widths = misses(dict(sorted(by_width.items())), "widest scratch")
-    shares = misses({b: by_share[b] for b in sorted(by_share, key=lambda b: float(b.split("%")[0]))}, "glass share")
+    widths = misses({f"{w} px": by_width[w] for w in sorted(by_width)}, "widest scratch")
+    shares = misses({f"{SHARES[i]:.0%}-{SHARES[i + 1]:.0%}": by_share[i] for i in sorted(by_share)}, "glass share")
     signals = np.array([v for v, _ in positives])
     report = {"data": str(args.data), "model": str(args.model), "positives": len(positives),
               "negatives": len(negatives), "signal_quantiles_5_10_25_50": np.percentile(signals, [5, 10, 25, 50])
               .round(1).tolist(), "negatives_over_0.5": int((neg > 0.5).sum()), "by_signal": table,
-              "missed_by_width": widths, "missed_by_glass_share": shares,
+              "missed_by_width": [m.json("widest scratch") for m in widths],
+              "missed_by_glass_share": [m.json("glass share") for m in shares],
               "seconds": round(time.perf_counter() - t0)}
     print(json.dumps(report))
     if args.plot:
