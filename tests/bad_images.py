@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import struct
 import zlib
 from pathlib import Path
@@ -58,3 +59,56 @@ def write_cases(folder: Path, phone_bgr: np.ndarray) -> dict[str, Path]:
         (folder / name).write_bytes(data)
         paths[name] = folder / name
     return paths
+
+
+# The damage a file suffers between a camera and us: bytes overwritten, inserted, deleted, the file cut,
+# a length or size field smashed to an extreme, a run of its own bytes repeated elsewhere.
+_EXTREMES = (0, 1, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF)
+
+
+def mutate(data: bytes, rng: random.Random) -> tuple[bytes, str]:
+    """1-8 random damages to `data`; (damaged bytes, the kinds applied, e.g. "flip+cut")."""
+    out, kinds = bytearray(data), []
+    for _ in range(rng.randint(1, 8)):
+        pos, roll = rng.randrange(len(out)), rng.random()
+        if roll < 0.4:
+            out[pos], kind = rng.randrange(256), "flip"
+        elif roll < 0.55:
+            out[pos:pos] = rng.randbytes(rng.randint(1, 16))
+            kind = "insert"
+        elif roll < 0.7:
+            del out[pos : pos + rng.randint(1, 64)]
+            kind = "delete"
+        elif roll < 0.8:
+            del out[pos:]
+            kind = "cut"
+        elif roll < 0.9:
+            out[pos : pos + 4] = rng.choice(_EXTREMES).to_bytes(4, rng.choice(("big", "little")))
+            kind = "smash"
+        else:
+            src = rng.randrange(len(out))
+            out[pos:pos] = out[src : src + rng.randint(1, 64)]
+            kind = "repeat"
+        kinds.append(kind)
+        if not out:
+            out = bytearray(b"\x00")
+    return bytes(out), "+".join(kinds)
+
+
+def encodings(image: np.ndarray) -> dict[str, bytes]:
+    """The image in every accepted format and the variants cameras write (progressive JPEG, lossy and
+    lossless WebP)."""
+    def enc(ext: str, *params: int) -> bytes:
+        ok, buf = cv2.imencode(ext, image, list(params))
+        assert ok
+        return buf.tobytes()
+
+    return {
+        "jpeg": enc(".jpg", cv2.IMWRITE_JPEG_QUALITY, 90),
+        "jpeg-progressive": enc(".jpg", cv2.IMWRITE_JPEG_PROGRESSIVE, 1),
+        "png": enc(".png"),
+        "bmp": enc(".bmp"),
+        "tiff": enc(".tiff"),
+        "webp-lossy": enc(".webp", cv2.IMWRITE_WEBP_QUALITY, 90),
+        "webp-lossless": enc(".webp", cv2.IMWRITE_WEBP_QUALITY, 101),
+    }

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from inspection.config import Settings
+from inspection.core.domain import RouteKind
 from inspection.services import context, ingest
 from inspection.vision.images import ImageError, read_image_file
 from tests.bad_images import png_bomb_header
@@ -90,3 +91,16 @@ def test_a_recognised_but_broken_image_is_unusable_in_both_paths(app: context.Pi
     out = ingest.inspect(app, data=data, station="s1")
     assert out.problem is not None and out.problem.kind == "unusable"  # 422 over HTTP
     assert out.problem.reason == str(cli.value)
+
+
+def test_a_webp_with_bytes_spliced_in_goes_to_a_person_with_the_reason(app: context.Pipeline, tmp_path: Path) -> None:
+    """libwebp would decode it to shifted garbage and the model would judge that; the size check refuses it."""
+    good = _cv(".webp")()
+    data = good[: len(good) // 2] + bytes(16) + good[len(good) // 2 :]
+    (tmp_path / "spliced.webp").write_bytes(data)
+    with pytest.raises(ImageError, match="corrupt WebP") as cli:
+        read_image_file(tmp_path / "spliced.webp")
+    out = ingest.inspect(app, data=data, station="s1")
+    assert out.problem is not None and out.problem.kind == "unusable"  # 422 over HTTP
+    assert out.problem.reason == str(cli.value)
+    assert out.inspection.route == RouteKind.REVIEW and out.inspection.label is None
