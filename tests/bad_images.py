@@ -67,12 +67,12 @@ _EXTREMES = (0, 1, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF)
 
 
 def mutate(data: bytes, rng: random.Random) -> tuple[bytes, str]:
-    """1-8 random damages to `data`; (damaged bytes, the kinds applied, e.g. "flip+cut")."""
+    """1-8 random damages to `data`; (damaged bytes, the kinds applied, e.g. "overwrite+cut")."""
     out, kinds = bytearray(data), []
     for _ in range(rng.randint(1, 8)):
         pos, roll = rng.randrange(len(out)), rng.random()
         if roll < 0.4:
-            out[pos], kind = rng.randrange(256), "flip"
+            out[pos], kind = rng.randrange(256), "overwrite"
         elif roll < 0.55:
             out[pos:pos] = rng.randbytes(rng.randint(1, 16))
             kind = "insert"
