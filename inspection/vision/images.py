@@ -52,10 +52,6 @@ __all__ = [
 ]
 
 REDUCE_FACTORS = (1, 2, 4, 8)
-# A constant step over a quarter of the width from a side of the frame is damaged JPEG data (jpeg_damage):
-# no intact photo of 7,200 shows one over a tenth; 103 of 111 silently garbled decodes are refused.
-DC_STEP_SHARE = 0.25
-DC_STEP_SEGMENTS = 4  # and 128 decoded px or more: one or two segments of a small image can be its texture
 # EXIF orientation (2-8) -> the transform that shows the photo upright; 1 needs none.
 _ORIENT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
     2: lambda im: cv2.flip(im, 1),
@@ -159,15 +155,21 @@ def _check_png_chunks(data: bytes) -> None:
         pos += 12 + length
 
 
+def _check_named_size(fmt: str, said: int, data: bytes) -> None:
+    """A file size its header names (BMP, WebP) must be the file's: no checksum covers their data."""
+    if said != len(data):
+        raise ImageError(
+            f"corrupt {fmt} (its header says {said} bytes, the file has {len(data)}: cut short or bytes spliced in)"
+        )
+
+
 def _check_bmp_size(header: Header, data: bytes) -> None:
     """The file size the header names (0: not given) must be the file's, and uncompressed rows must fit
     in it. BMP has no checksum: bytes inserted or deleted shear every row after them, and OpenCV decodes
     the sheared image without a word (scripts/fuzz_decode.py)."""
     said = int(struct.unpack_from("<I", data, 2)[0])
-    if said and said != len(data):
-        raise ImageError(
-            f"corrupt BMP (its header says {said} bytes, the file has {len(data)}: cut short or bytes spliced in)"
-        )
+    if said:
+        _check_named_size("BMP", said, data)
     dib = int(struct.unpack_from("<I", data, 14)[0])
     if dib == 12 and len(data) >= 26:  # OS/2 core header: always uncompressed
         bits, compression = int(struct.unpack_from("<H", data, 24)[0]), 0
@@ -185,11 +187,7 @@ def _check_webp_chunks(data: bytes) -> None:
     """The RIFF size (bytes after its 8-byte header) must be the file's, and the chunks must fill it
     exactly: 16 bytes spliced into a lossless WebP otherwise decode with ~30 % of the pixels wrong.
     Unlike JPEG (cameras append data after the end marker), nothing legitimately trails a WebP."""
-    said = int(struct.unpack_from("<I", data, 4)[0]) + 8
-    if said != len(data):
-        raise ImageError(
-            f"corrupt WebP (its header says {said} bytes, the file has {len(data)}: cut short or bytes spliced in)"
-        )
+    _check_named_size("WebP", int(struct.unpack_from("<I", data, 4)[0]) + 8, data)
     pos, has_image = 12, False
     while pos < len(data):
         if pos + 8 > len(data):
@@ -262,7 +260,7 @@ def _decode_jpeg(data: bytes, header: Header, reduce: int) -> np.ndarray:
     # Damage libjpeg decodes silently; on the stored rows, before any rotation (the block grid's frame).
     # At 1/4 and 1/8 size a block is 2 and 1 px, too small to tell a step from an edge: not checked.
     found = dc_step(image, block=BLOCK // reduce)
-    if found.share >= DC_STEP_SHARE and found.segments >= DC_STEP_SEGMENTS:
+    if found.is_damage:
         raise ImageError(
             f"corrupt JPEG (damaged image data: brightness or colour steps by a constant along row "
             f"{found.row * reduce} from the {found.side} side over {found.share:.0%} of the width)"
